@@ -1,0 +1,153 @@
+/*
+ * xlc.h - the plain-C facade over llama.cpp and its server.
+ *
+ * One prefix (xlc_), opaque handles, JSON text in and out. No C++ type and no
+ * exception crosses this boundary: every failure is an xlc_status plus a
+ * message that xlc_last_error() returns on the failing thread.
+ *
+ * Ownership: every `char *` this library returns is the caller's and is
+ * released with xlc_free(). Every `const char *` it returns is the library's.
+ *
+ * This header is also the input of build_ffi.py (cffi, ABI mode), so it keeps
+ * to the subset of C that cffi's cdef parser reads: no #include in the
+ * declarations, no macros other than plain integer #defines.
+ */
+#ifndef XLC_H
+#define XLC_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef XLC_NO_SYSTEM_HEADERS
+#include <stddef.h>
+#endif
+
+#if defined(XLC_BUILDING)
+#define XLC_API __attribute__((visibility("default")))
+#else
+#define XLC_API
+#endif
+
+/* XLC_CDEF_BEGIN (build_ffi.py reads from here to XLC_CDEF_END) */
+
+/* Bumped whenever a declaration below changes; the Python module refuses a
+ * library whose xlc_abi_version() differs from the one it was generated from. */
+#define XLC_ABI_VERSION 1
+
+typedef enum xlc_status {
+    XLC_OK                   = 0,
+    XLC_ERR_INVALID_ARGUMENT = 1, /* bad JSON, unknown name, wrong type or value */
+    XLC_ERR_NOT_FOUND        = 2, /* no such route or file */
+    XLC_ERR_MODEL_LOAD       = 3, /* the model (or a projector, adapter) failed to load */
+    XLC_ERR_IO               = 4, /* the HTTP listener could not start */
+    XLC_ERR_CLOSED           = 5, /* the server is closing or closed */
+    XLC_ERR_CALLBACK         = 6, /* the stream callback failed; the generation was stopped */
+    XLC_ERR_INTERNAL         = 7  /* anything else; the message says what */
+} xlc_status;
+
+/* Log levels, the same numbers as ggml_log_level. */
+typedef enum xlc_log_level {
+    XLC_LOG_DEBUG = 1,
+    XLC_LOG_INFO  = 2,
+    XLC_LOG_WARN  = 3,
+    XLC_LOG_ERROR = 4
+} xlc_log_level;
+
+/* Flags of xlc_server_handle(). */
+#define XLC_STREAM_EVENTS 1 /* deliver each server-sent event's data payload alone, without "data: " framing or the final [DONE] */
+
+typedef struct xlc_server xlc_server;
+
+/* Receives one chunk of a streamed response; `data` is valid only during the
+ * call. Return 0 to go on, 1 to stop the generation at once (its slot is
+ * freed), -1 to stop and report XLC_ERR_CALLBACK. Called on the calling thread. */
+typedef int (*xlc_stream_callback)(const char * data, size_t len, void * user_data);
+
+/* --- library ------------------------------------------------------------- */
+
+/* The XLC_ABI_VERSION this library was built with. */
+XLC_API int xlc_abi_version(void);
+
+/* The backend this library was built for: "cpu", "cuda", "hip" or "vulkan". Library-owned. */
+XLC_API const char * xlc_backend(void);
+
+/* The vendored llama.cpp's build number and commit, as JSON. Caller frees. */
+XLC_API char * xlc_build_info(void);
+
+/* Message of the last failing call on this thread ("" if none). Library-owned, valid until this thread's next call. */
+XLC_API const char * xlc_last_error(void);
+
+/* Releases a string returned by this library. NULL is a no-op. */
+XLC_API void xlc_free(char * s);
+
+/* --- logging ------------------------------------------------------------- */
+
+/* Lowest level kept from llama.cpp's logs; lower ones are dropped before they are formatted. Default: XLC_LOG_WARN. */
+XLC_API void xlc_log_set_level(int level);
+
+/* Waits up to timeout_ms for the next log record; 1 and a caller-freed *text when there is one, 0 on timeout.
+ * Records are queued (bounded, oldest dropped) so that llama.cpp's threads never wait on the caller. */
+XLC_API int xlc_log_next(int timeout_ms, int * level, char ** text);
+
+/* --- system -------------------------------------------------------------- */
+
+/* llama.cpp's system info line ("CPU : SSE3 = 1 | ..."). Caller frees. */
+XLC_API char * xlc_system_info(void);
+
+/* The devices ggml sees, as a JSON array of {name, description, type (ggml_backend_dev_type), backend,
+ * device_id, memory_free, memory_total, caps}. Caller frees. */
+XLC_API char * xlc_devices(void);
+
+/* Converts a JSON schema to a grammar llama.cpp's sampler accepts; *out is caller-freed. */
+XLC_API xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out);
+
+/* --- parameters (common_params) ------------------------------------------ */
+
+/* Every field of common_params with its type, default and help, and every enum, as JSON. Caller frees. */
+XLC_API char * xlc_params_schema(void);
+
+/* Applies a JSON object of dotted field names onto llama.cpp's defaults, checks it, and returns the
+ * whole resulting parameter set as JSON in *out (caller frees). */
+XLC_API xlc_status xlc_params_apply(const char * params_json, char ** out);
+
+/* Parses llama-server's command-line flags (a JSON array of strings, without argv[0]) onto the
+ * parameters given as JSON (NULL: defaults) and returns the result as JSON in *out (caller frees). */
+XLC_API xlc_status xlc_params_from_args(const char * params_json, const char * args_json, char ** out);
+
+/* Estimates how many layers of a model fit on the given devices, as JSON in *out (caller frees). */
+XLC_API xlc_status xlc_estimate_gpu_layers(const char * request_json, char ** out);
+
+/* --- server -------------------------------------------------------------- */
+
+/* Loads the model in params_json (as xlc_params_apply takes), starts the server loop and its HTTP
+ * listener; *out is freed with xlc_server_free. */
+XLC_API xlc_status xlc_server_create(const char * params_json, xlc_server ** out);
+
+/* The HTTP address the server listens on, "http://HOST:PORT" ("" if none). Caller frees. */
+XLC_API char * xlc_server_address(xlc_server * server);
+
+/* Runs one request through the same route table the HTTP listener serves.
+ * method: "GET" or "POST"; path may carry a query string; body may be NULL.
+ * A streamed response goes chunk by chunk to callback (flags: XLC_STREAM_*) and *out_body is "";
+ * otherwise *out_body holds the whole body. *out_status is the HTTP status; *out_body and
+ * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once. */
+XLC_API xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
+                                     const char * body, size_t body_len, int flags,
+                                     xlc_stream_callback callback, void * user_data,
+                                     int * out_status, char ** out_body, char ** out_content_type);
+
+/* Stops the HTTP listener and the loop, ends requests in flight with an error, frees the model.
+ * Safe to call more than once; handles stay valid until xlc_server_free. */
+XLC_API void xlc_server_close(xlc_server * server);
+
+/* Closes (if needed) and frees the server. */
+XLC_API void xlc_server_free(xlc_server * server);
+
+/* XLC_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XLC_H */

@@ -1,0 +1,166 @@
+// llama.cpp's log lines, queued for the caller instead of printed.
+//
+// Two sources feed the queue: llama/ggml's log callback, and common_log_add(),
+// which llama-server's SRV_* / SLT_* macros call. The latter has no callback
+// hook, so the link step wraps it (-Wl,--wrap, see CMakeLists.txt). The queue
+// is bounded and never blocks a producer: the inference thread must not wait
+// on whoever drains it.
+#include "xlc_internal.h"
+
+#include "log.h"
+#include "llama.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+struct log_record {
+    int level;
+    std::string text;
+};
+
+constexpr size_t k_max_records = 4096;
+
+std::mutex              g_mutex;
+std::condition_variable g_cv;
+std::deque<log_record>  g_queue;
+std::atomic<int>        g_min_level{XLC_LOG_WARN};
+int                     g_last_level = XLC_LOG_INFO; // level a CONT line inherits
+
+thread_local bool        t_capturing = false;
+thread_local std::string t_captured;
+
+// ggml levels: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
+void sink(int level, const char * text) {
+    if (text == nullptr || *text == '\0') {
+        return;
+    }
+    if (t_capturing && level == GGML_LOG_LEVEL_ERROR) {
+        t_captured += text;
+    }
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (level == GGML_LOG_LEVEL_CONT) {
+        level = g_last_level;
+        if (level < g_min_level.load(std::memory_order_relaxed)) {
+            return;
+        }
+        if (!g_queue.empty() && g_queue.back().text.back() != '\n') {
+            g_queue.back().text += text;
+            return;
+        }
+    } else {
+        if (level == GGML_LOG_LEVEL_NONE) {
+            level = XLC_LOG_INFO;
+        }
+        g_last_level = level;
+        if (level < g_min_level.load(std::memory_order_relaxed)) {
+            return;
+        }
+    }
+    if (g_queue.size() >= k_max_records) {
+        g_queue.pop_front();
+    }
+    g_queue.push_back({level, text});
+    g_cv.notify_one();
+}
+
+void llama_callback(enum ggml_log_level level, const char * text, void *) {
+    sink(level, text);
+}
+
+// common_log verbosity threshold matching a minimum xlc level, so that lines
+// below it are not even formatted (LOG_TMPL checks it first).
+int verbosity_for(int level) {
+    switch (level) {
+        case XLC_LOG_DEBUG: return LOG_LEVEL_DEBUG;
+        case XLC_LOG_INFO:  return LOG_LEVEL_TRACE;
+        case XLC_LOG_WARN:  return LOG_LEVEL_WARN;
+        default:            return LOG_LEVEL_ERROR;
+    }
+}
+
+} // namespace
+
+// The wrapped common_log_add (mangled: common_log_add(common_log*, ggml_log_level, const char*, ...)).
+extern "C" void __wrap__Z14common_log_addP10common_log14ggml_log_levelPKcz(
+        common_log *, enum ggml_log_level level, const char * fmt, ...) {
+    char stack_buf[512];
+    va_list args;
+    va_start(args, fmt);
+    va_list args2;
+    va_copy(args2, args);
+    const int n = std::vsnprintf(stack_buf, sizeof(stack_buf), fmt, args);
+    va_end(args);
+    if (n < 0) {
+        va_end(args2);
+        return;
+    }
+    if (static_cast<size_t>(n) < sizeof(stack_buf)) {
+        va_end(args2);
+        sink(level, stack_buf);
+        return;
+    }
+    std::vector<char> heap_buf(static_cast<size_t>(n) + 1);
+    std::vsnprintf(heap_buf.data(), heap_buf.size(), fmt, args2);
+    va_end(args2);
+    sink(level, heap_buf.data());
+}
+
+namespace xlc {
+
+void log_install() {
+    llama_log_set(llama_callback, nullptr);
+    common_log_set_verbosity_thold(verbosity_for(g_min_level.load()));
+}
+
+void log_capture_begin() {
+    t_capturing = true;
+    t_captured.clear();
+}
+
+std::string log_capture_end() {
+    t_capturing = false;
+    std::string out;
+    out.swap(t_captured);
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+        out.pop_back();
+    }
+    return out;
+}
+
+} // namespace xlc
+
+extern "C" {
+
+void xlc_log_set_level(int level) {
+    if (level < XLC_LOG_DEBUG) level = XLC_LOG_DEBUG;
+    if (level > XLC_LOG_ERROR) level = XLC_LOG_ERROR;
+    g_min_level.store(level);
+    common_log_set_verbosity_thold(verbosity_for(level));
+}
+
+int xlc_log_next(int timeout_ms, int * level, char ** text) {
+    std::unique_lock<std::mutex> lock(g_mutex);
+    if (g_queue.empty()) {
+        g_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : 0),
+                      [] { return !g_queue.empty(); });
+    }
+    if (g_queue.empty()) {
+        return 0;
+    }
+    log_record rec = std::move(g_queue.front());
+    g_queue.pop_front();
+    lock.unlock();
+    if (level) *level = rec.level;
+    if (text) *text = xlc::dup(rec.text);
+    return 1;
+}
+
+} // extern "C"

@@ -1,0 +1,557 @@
+// common_params <-> JSON, driven by the table in xlc_params_table.inc.
+//
+// Each C++ member type has a codec that reads it to JSON, writes it from JSON
+// (checking type and range) and names its type for the Python side. The table
+// only lists members; types are deduced, so a new llama.cpp field is one line.
+#include "xlc_params.h"
+
+#include "arg.h"
+#include "common.h"
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "llama.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace xlc {
+
+// --- enums -------------------------------------------------------------------
+
+template <class E> struct enum_info;  // name() and members() per enum type
+
+#define XLC_ENUM(T)                                                        \
+    template <> struct enum_info<enum T> {                                    \
+        static const char * name() { return #T; }                          \
+        static const std::vector<std::pair<const char *, long long>> & members() { \
+            static const std::vector<std::pair<const char *, long long>> m = {
+#define XLC_VALUE(V) {#V, static_cast<long long>(V)},
+#define XLC_END() }; return m; } };
+#include "xlc_enums.inc"
+#undef XLC_ENUM
+#undef XLC_VALUE
+#undef XLC_END
+
+// ggml_type's members come from ggml itself.
+template <> struct enum_info<ggml_type> {
+    static const char * name() { return "ggml_type"; }
+    static const std::vector<std::pair<const char *, long long>> & members() {
+        static const std::vector<std::string> names = [] {
+            std::vector<std::string> out;
+            for (int t = 0; t < GGML_TYPE_COUNT; ++t) {
+                const char * n = ggml_type_name(static_cast<ggml_type>(t));
+                std::string upper = (n && *n && std::string(n) != "NONE") ? n : "";
+                for (auto & c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                out.push_back(upper.empty() ? "" : "GGML_TYPE_" + upper);
+            }
+            return out;
+        }();
+        static const std::vector<std::pair<const char *, long long>> m = [] {
+            std::vector<std::pair<const char *, long long>> out;
+            for (size_t t = 0; t < names.size(); ++t) {
+                if (!names[t].empty()) out.emplace_back(names[t].c_str(), static_cast<long long>(t));
+            }
+            return out;
+        }();
+        return m;
+    }
+};
+
+ojson enums_json() {
+    ojson out = ojson::object();
+    auto add = [&](const char * name, const std::vector<std::pair<const char *, long long>> & members) {
+        ojson e = ojson::object();
+        for (const auto & [k, v] : members) e[k] = v;
+        out[name] = e;
+    };
+#define XLC_ENUM(T) add(enum_info<enum T>::name(), enum_info<enum T>::members());
+#define XLC_VALUE(V)
+#define XLC_END()
+#include "xlc_enums.inc"
+#undef XLC_ENUM
+#undef XLC_VALUE
+#undef XLC_END
+    add(enum_info<ggml_type>::name(), enum_info<ggml_type>::members());
+    return out;
+}
+
+// --- codecs ------------------------------------------------------------------
+
+static std::string kind_of(const ojson & v) {
+    return std::string(v.type_name());
+}
+
+[[noreturn]] static void type_error(const std::string & want, const ojson & v) {
+    throw invalid("expected " + want + ", got " + kind_of(v) + " " + v.dump());
+}
+
+template <class T, class = void> struct codec;
+
+template <> struct codec<bool> {
+    static std::string type() { return "bool"; }
+    static ojson get(const bool & v) { return v; }
+    static void set(bool & dst, const ojson & v) {
+        if (!v.is_boolean()) type_error("a bool", v);
+        dst = v.get<bool>();
+    }
+};
+
+template <class T> struct codec<T, std::enable_if_t<std::is_integral<T>::value && !std::is_same<T, bool>::value>> {
+    static std::string type() { return "int"; }
+    static ojson get(const T & v) { return v; }
+    static void set(T & dst, const ojson & v) {
+        if (!v.is_number_integer()) type_error("an int", v);
+        if (v.is_number_unsigned()) {
+            const auto u = v.get<unsigned long long>();
+            if (u > static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
+                throw invalid("value " + v.dump() + " out of range for this field");
+            }
+            dst = static_cast<T>(u);
+            return;
+        }
+        const auto i = v.get<long long>();
+        if (i < static_cast<long long>(std::numeric_limits<T>::min()) ||
+            (i > 0 && static_cast<unsigned long long>(i) > static_cast<unsigned long long>(std::numeric_limits<T>::max()))) {
+            throw invalid("value " + v.dump() + " out of range for this field");
+        }
+        dst = static_cast<T>(i);
+    }
+};
+
+template <class T> struct codec<T, std::enable_if_t<std::is_floating_point<T>::value>> {
+    static std::string type() { return "float"; }
+    static ojson get(const T & v) { return std::isfinite(v) ? ojson(v) : ojson(nullptr); }
+    static void set(T & dst, const ojson & v) {
+        if (!v.is_number()) type_error("a float", v);
+        dst = v.get<T>();
+    }
+};
+
+template <> struct codec<std::string> {
+    static std::string type() { return "str"; }
+    static ojson get(const std::string & v) { return v; }
+    static void set(std::string & dst, const ojson & v) {
+        if (!v.is_string()) type_error("a str", v);
+        dst = v.get<std::string>();
+    }
+};
+
+template <class E> struct codec<E, std::enable_if_t<std::is_enum<E>::value>> {
+    static std::string type() { return std::string("enum:") + enum_info<E>::name(); }
+    static ojson get(const E & v) { return static_cast<long long>(v); }
+    static void set(E & dst, const ojson & v) {
+        const auto & members = enum_info<E>::members();
+        if (v.is_string()) {
+            for (const auto & [k, val] : members) {
+                if (v.get<std::string>() == k) {
+                    dst = static_cast<E>(val);
+                    return;
+                }
+            }
+            throw invalid("'" + v.get<std::string>() + "' is not a member of " + enum_info<E>::name());
+        }
+        if (!v.is_number_integer()) type_error(std::string("a ") + enum_info<E>::name() + " member", v);
+        const long long i = v.get<long long>();
+        for (const auto & [k, val] : members) {
+            if (val == i) {
+                dst = static_cast<E>(i);
+                return;
+            }
+        }
+        throw invalid(std::to_string(i) + " is not a value of " + enum_info<E>::name());
+    }
+};
+
+template <class T> struct codec<std::vector<T>> {
+    static std::string type() { return "list[" + codec<T>::type() + "]"; }
+    static ojson get(const std::vector<T> & v) {
+        ojson out = ojson::array();
+        for (const auto & x : v) out.push_back(codec<T>::get(x));
+        return out;
+    }
+    static void set(std::vector<T> & dst, const ojson & v) {
+        if (!v.is_array()) type_error("a list", v);
+        std::vector<T> out;
+        out.reserve(v.size());
+        for (const auto & x : v) {
+            T item{};
+            codec<T>::set(item, x);
+            out.push_back(std::move(item));
+        }
+        dst = std::move(out);
+    }
+};
+
+template <class T> struct codec<std::set<T>> {
+    static std::string type() { return "list[" + codec<T>::type() + "]"; }
+    static ojson get(const std::set<T> & v) {
+        ojson out = ojson::array();
+        for (const auto & x : v) out.push_back(codec<T>::get(x));
+        return out;
+    }
+    static void set(std::set<T> & dst, const ojson & v) {
+        if (!v.is_array()) type_error("a list", v);
+        std::set<T> out;
+        for (const auto & x : v) {
+            T item{};
+            codec<T>::set(item, x);
+            out.insert(std::move(item));
+        }
+        dst = std::move(out);
+    }
+};
+
+// Fixed C arrays (tensor_split, cpumask): a list of at most N, the rest zero.
+template <class T, size_t N> struct codec<T[N]> {
+    static std::string type() { return "list[" + codec<T>::type() + "]"; }
+    static ojson get(const T (&v)[N]) {
+        ojson out = ojson::array();
+        for (size_t i = 0; i < N; ++i) out.push_back(codec<T>::get(v[i]));
+        return out;
+    }
+    static void set(T (&dst)[N], const ojson & v) {
+        if (!v.is_array()) type_error("a list", v);
+        if (v.size() > N) throw invalid("at most " + std::to_string(N) + " items");
+        T tmp[N] = {};
+        for (size_t i = 0; i < v.size(); ++i) codec<T>::set(tmp[i], v[i]);
+        for (size_t i = 0; i < N; ++i) dst[i] = tmp[i];
+    }
+};
+
+template <> struct codec<std::map<std::string, std::string>> {
+    static std::string type() { return "dict[str,str]"; }
+    static ojson get(const std::map<std::string, std::string> & v) {
+        ojson out = ojson::object();
+        for (const auto & [k, x] : v) out[k] = x;
+        return out;
+    }
+    static void set(std::map<std::string, std::string> & dst, const ojson & v) {
+        if (!v.is_object()) type_error("a dict", v);
+        std::map<std::string, std::string> out;
+        for (const auto & [k, x] : v.items()) {
+            if (!x.is_string()) type_error("a str value for key '" + k + "'", x);
+            out[k] = x.get<std::string>();
+        }
+        dst = std::move(out);
+    }
+};
+
+template <> struct codec<common_grammar> {
+    static std::string type() { return "str"; }
+    static ojson get(const common_grammar & v) { return v.grammar; }
+    static void set(common_grammar & dst, const ojson & v) {
+        if (!v.is_string()) type_error("a str", v);
+        const auto g = v.get<std::string>();
+        dst = g.empty() ? common_grammar() : common_grammar(COMMON_GRAMMAR_TYPE_USER, g);
+    }
+};
+
+static const ojson & require(const ojson & obj, const char * key) {
+    if (!obj.contains(key)) throw invalid(std::string("missing key '") + key + "'");
+    return obj.at(key);
+}
+
+template <> struct codec<llama_logit_bias> {
+    static std::string type() { return "logit_bias"; }
+    static ojson get(const llama_logit_bias & v) { return ojson::array({v.token, v.bias}); }
+    static void set(llama_logit_bias & dst, const ojson & v) {
+        if (!v.is_array() || v.size() != 2) type_error("a [token, bias] pair", v);
+        codec<llama_token>::set(dst.token, v[0]);
+        codec<float>::set(dst.bias, v[1]);
+    }
+};
+
+template <> struct codec<common_adapter_lora_info> {
+    static std::string type() { return "lora"; }
+    static ojson get(const common_adapter_lora_info & v) {
+        return {{"path", v.path}, {"scale", v.scale}, {"task_name", v.task_name}, {"prompt_prefix", v.prompt_prefix}};
+    }
+    static void set(common_adapter_lora_info & dst, const ojson & v) {
+        if (!v.is_object()) type_error("a LoRA adapter {path, scale}", v);
+        dst = common_adapter_lora_info{};
+        dst.scale = 1.0f;
+        codec<std::string>::set(dst.path, require(v, "path"));
+        if (v.contains("scale")) codec<float>::set(dst.scale, v.at("scale"));
+        if (v.contains("task_name")) codec<std::string>::set(dst.task_name, v.at("task_name"));
+        if (v.contains("prompt_prefix")) codec<std::string>::set(dst.prompt_prefix, v.at("prompt_prefix"));
+        dst.ptr = nullptr;
+    }
+};
+
+template <> struct codec<common_grammar_trigger> {
+    static std::string type() { return "grammar_trigger"; }
+    static ojson get(const common_grammar_trigger & v) {
+        return {{"type", static_cast<int>(v.type)}, {"value", v.value}, {"token", v.token}};
+    }
+    static void set(common_grammar_trigger & dst, const ojson & v) {
+        if (!v.is_object()) type_error("a grammar trigger {type, value, token}", v);
+        codec<common_grammar_trigger_type>::set(dst.type, require(v, "type"));
+        codec<std::string>::set(dst.value, require(v, "value"));
+        if (v.contains("token")) codec<llama_token>::set(dst.token, v.at("token"));
+    }
+};
+
+template <> struct codec<common_control_vector_load_info> {
+    static std::string type() { return "control_vector"; }
+    static ojson get(const common_control_vector_load_info & v) { return {{"fname", v.fname}, {"strength", v.strength}}; }
+    static void set(common_control_vector_load_info & dst, const ojson & v) {
+        if (!v.is_object()) type_error("a control vector {fname, strength}", v);
+        codec<std::string>::set(dst.fname, require(v, "fname"));
+        dst.strength = 1.0f;
+        if (v.contains("strength")) codec<float>::set(dst.strength, v.at("strength"));
+    }
+};
+
+// Devices cross as their ggml names ("CPU", "CUDA0", ...); "" is none.
+template <> struct codec<ggml_backend_dev_t> {
+    static std::string type() { return "device"; }
+    static ojson get(const ggml_backend_dev_t & v) { return v ? ggml_backend_dev_name(v) : ""; }
+    static void set(ggml_backend_dev_t & dst, const ojson & v) {
+        if (!v.is_string()) type_error("a device name", v);
+        const auto name = v.get<std::string>();
+        if (name.empty()) {
+            dst = nullptr;
+            return;
+        }
+        ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
+        if (!dev) {
+            std::string known;
+            for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+                known += (known.empty() ? "" : ", ") + std::string(ggml_backend_dev_name(ggml_backend_dev_get(i)));
+            }
+            throw invalid("unknown device '" + name + "' (available: " + known + ")");
+        }
+        dst = dev;
+    }
+};
+
+// --- the table -----------------------------------------------------------------
+
+template <class T> using member_t = std::remove_cv_t<std::remove_reference_t<T>>;
+
+#define XLC_FIELD(NAME, MEMBER, FLAG, HELP)                                                          \
+    field{NAME, FLAG, HELP,                                                                          \
+          &codec<member_t<decltype(std::declval<common_params &>().MEMBER)>>::type,                  \
+          [](const common_params & p) -> ojson {                                                     \
+              return codec<member_t<decltype(std::declval<common_params &>().MEMBER)>>::get(p.MEMBER); \
+          },                                                                                         \
+          [](common_params & p, const ojson & v) {                                                   \
+              codec<member_t<decltype(std::declval<common_params &>().MEMBER)>>::set(p.MEMBER, v);   \
+          }},
+#define XLC_EXCLUDED(NAME, REASON)
+
+const std::vector<field> & fields() {
+    static const std::vector<field> table = {
+#include "xlc_params_table.inc"
+    };
+    return table;
+}
+
+#undef XLC_FIELD
+#undef XLC_EXCLUDED
+
+const std::vector<std::pair<const char *, const char *>> & excluded_fields() {
+#define XLC_FIELD(NAME, MEMBER, FLAG, HELP)
+#define XLC_EXCLUDED(NAME, REASON) {NAME, REASON},
+    static const std::vector<std::pair<const char *, const char *>> table = {
+#include "xlc_params_table.inc"
+    };
+#undef XLC_FIELD
+#undef XLC_EXCLUDED
+    return table;
+}
+
+const field * find_field(const std::string & name) {
+    static const std::map<std::string, const field *> index = [] {
+        std::map<std::string, const field *> out;
+        for (const auto & f : fields()) out[f.name] = &f;
+        return out;
+    }();
+    auto it = index.find(name);
+    return it == index.end() ? nullptr : it->second;
+}
+
+// --- operations --------------------------------------------------------------
+
+common_params make_params() {
+    common_params p;
+    p.lr.epoch = 0;  // the one member llama.cpp leaves uninitialised (set by its optimizer loop)
+    return p;
+}
+
+ojson params_to_json(const common_params & p) {
+    ojson out = ojson::object();
+    for (const auto & f : fields()) out[f.name] = f.get(p);
+    return out;
+}
+
+void params_apply(common_params & p, const ojson & values) {
+    if (!values.is_object()) {
+        throw invalid("parameters must be a JSON object of field names to values");
+    }
+    for (const auto & [name, value] : values.items()) {
+        const field * f = find_field(name);
+        if (!f) {
+            throw invalid("unknown parameter '" + name + "'");
+        }
+        try {
+            f->set(p, value);
+        } catch (const error & e) {
+            throw invalid("parameter '" + name + "': " + e.what());
+        }
+    }
+}
+
+// Help of each llama-server flag, from llama.cpp's own argument table.
+static std::map<std::string, std::string> flag_help() {
+    common_params scratch;
+    auto ctx = common_params_parser_init(scratch, LLAMA_EXAMPLE_SERVER);
+    std::map<std::string, std::string> out;
+    for (const auto & opt : ctx.options) {
+        for (const char * a : opt.args) out[a] = opt.help;
+        for (const char * a : opt.args_neg) out[a] = opt.help;
+    }
+    return out;
+}
+
+ojson params_schema() {
+    const common_params defaults = make_params();
+    const auto helps = flag_help();
+    ojson list = ojson::array();
+    for (const auto & f : fields()) {
+        std::string help = f.help ? f.help : "";
+        if (f.flag) {
+            auto it = helps.find(f.flag);
+            if (it != helps.end()) help = it->second;
+        }
+        list.push_back({
+            {"name", f.name},
+            {"type", f.type()},
+            {"default", f.get(defaults)},
+            {"help", help},
+            {"flag", f.flag ? f.flag : ""},
+        });
+    }
+    ojson excluded = ojson::object();
+    for (const auto & [name, reason] : excluded_fields()) excluded[name] = reason;
+    return {{"fields", list}, {"enums", enums_json()}, {"excluded", excluded}};
+}
+
+// Parses llama-server flags onto p with llama.cpp's own option handlers.
+// The handlers are driven here rather than through common_params_parse(),
+// which prints its errors and may exit() the process.
+void params_parse_args(common_params & p, const std::vector<std::string> & args) {
+    auto ctx = common_params_parser_init(p, LLAMA_EXAMPLE_SERVER);
+    std::map<std::string, std::pair<common_arg *, bool>> by_flag;
+    for (auto & opt : ctx.options) {
+        for (const char * a : opt.args) by_flag[a] = {&opt, true};
+        for (const char * a : opt.args_neg) by_flag[a] = {&opt, false};
+    }
+    common_params & out = ctx.params;
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string arg = args[i];
+        if (arg.rfind("--", 0) == 0) {
+            std::replace(arg.begin(), arg.end(), '_', '-');
+        }
+        auto it = by_flag.find(arg);
+        if (it == by_flag.end()) {
+            throw invalid("invalid argument: " + args[i]);
+        }
+        common_arg & opt = *it->second.first;
+        // these handlers print and exit() the process
+        static const std::set<std::string> exiting = {"--version", "-cl", "--cache-list", "--list-devices"};
+        for (const char * a : opt.args) {
+            if (exiting.count(a)) {
+                throw invalid("argument " + arg + " prints information and exits; it is not available in-process");
+            }
+        }
+        auto value = [&](const char * what) -> std::string {
+            if (i + 1 >= args.size()) {
+                throw invalid("expected " + std::string(what) + " for argument " + arg);
+            }
+            return args[++i];
+        };
+        try {
+            if (opt.handler_void) {
+                opt.handler_void(out);
+            } else if (opt.handler_bool) {
+                opt.handler_bool(out, it->second.second);
+            } else if (opt.handler_int) {
+                const std::string v = value("a value");
+                size_t used = 0;
+                int n = 0;
+                try {
+                    n = std::stoi(v, &used);
+                } catch (const std::exception &) {
+                    used = 0;
+                }
+                if (used != v.size()) throw invalid("'" + v + "' is not an integer");
+                opt.handler_int(out, n);
+            } else if (opt.handler_string) {
+                opt.handler_string(out, value("a value"));
+            } else if (opt.handler_str_str) {
+                const std::string v1 = value("two values");
+                opt.handler_str_str(out, v1, value("two values"));
+            }
+        } catch (const std::exception & e) {
+            throw invalid("error while handling argument \"" + arg + "\": " + e.what());
+        }
+    }
+    if (out.usage || out.completion) {
+        throw invalid("usage and completion output are not available in-process");
+    }
+    p = out;
+}
+
+} // namespace xlc
+
+using namespace xlc;
+
+extern "C" {
+
+char * xlc_params_schema(void) {
+    init_once();
+    try {
+        return dup(params_schema().dump());
+    } catch (const std::exception & e) {
+        set_error(e.what());
+        return nullptr;
+    }
+}
+
+xlc_status xlc_params_apply(const char * params_json, char ** out) {
+    return guard([&] {
+        init_once();
+        if (!out) throw invalid("out is NULL");
+        *out = nullptr;
+        common_params p = make_params();
+        params_apply(p, parse_json(params_json, "params"));
+        *out = dup(params_to_json(p).dump());
+    });
+}
+
+xlc_status xlc_params_from_args(const char * params_json, const char * args_json, char ** out) {
+    return guard([&] {
+        init_once();
+        if (!out) throw invalid("out is NULL");
+        *out = nullptr;
+        common_params p = make_params();
+        if (params_json) params_apply(p, parse_json(params_json, "params"));
+        const ojson args = parse_json(args_json, "args");
+        if (!args.is_array()) throw invalid("args must be a JSON array of strings");
+        std::vector<std::string> list;
+        for (const auto & a : args) {
+            if (!a.is_string()) throw invalid("args must be a JSON array of strings");
+            list.push_back(a.get<std::string>());
+        }
+        params_parse_args(p, list);
+        *out = dup(params_to_json(p).dump());
+    });
+}
+
+} // extern "C"

@@ -1,0 +1,33 @@
+// The common_params table and its JSON conversions (xlc_params.cpp).
+#pragma once
+
+#include "xlc_internal.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+struct common_params;
+
+namespace xlc {
+
+// One row of xlc_params_table.inc.
+struct field {
+    const char * name;  // dotted path inside common_params
+    const char * flag;  // llama-server flag whose help describes it, or nullptr
+    const char * help;  // fallback help
+    std::string (*type)();
+    ojson (*get)(const common_params &);
+    void (*set)(common_params &, const ojson &);
+};
+
+const std::vector<field> & fields();
+const field * find_field(const std::string & name);
+
+common_params make_params();  // llama.cpp's defaults, every member initialised
+ojson params_to_json(const common_params & p);
+void  params_apply(common_params & p, const ojson & values);  // throws xlc::error
+void  params_parse_args(common_params & p, const std::vector<std::string> & args);
+ojson params_schema();
+
+} // namespace xlc

@@ -1,0 +1,54 @@
+"""`pip install .`: builds libxlc-<backend>.so with CMake and writes the cffi module.
+
+Backends: CPU always; XLLAMACPP_BUILD_CUDA=1, XLLAMACPP_BUILD_HIP=1 and
+XLLAMACPP_BUILD_VULKAN=1 add libxlc-cuda.so, libxlc-hip.so, libxlc-vulkan.so
+beside it. XLLAMACPP_PORTABLE=1 targets a generic CPU. XLLAMACPP_PREBUILT=1
+(used by `make`, which builds them itself) skips the native build.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _backends() -> list[str]:
+    out = ["cpu"]
+    for name in ("cuda", "hip", "vulkan"):
+        if os.environ.get(f"XLLAMACPP_BUILD_{name.upper()}") == "1":
+            out.append(name)
+    return out
+
+
+def build_native(dest: Path) -> None:
+    subprocess.check_call([sys.executable, str(ROOT / "vendor" / "fetch.py")])
+    dest.mkdir(parents=True, exist_ok=True)
+    launcher = ["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"] if shutil.which("ccache") else []
+    portable = ["-DXLC_PORTABLE=ON"] if os.environ.get("XLLAMACPP_PORTABLE") == "1" else []
+    for backend in _backends():
+        build_dir = ROOT / "build" / backend
+        subprocess.check_call(["cmake", "-S", str(ROOT / "cshim"), "-B", str(build_dir), "-G", "Ninja",
+                               "-DCMAKE_BUILD_TYPE=Release", f"-DXLC_BACKEND={backend}", *launcher, *portable])
+        subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "xlc", "-j", str(os.cpu_count() or 2)])
+        shutil.copy2(build_dir / f"libxlc-{backend}.so", dest / f"libxlc-{backend}.so")
+
+
+class BuildPy(build_py):
+    def run(self) -> None:
+        sys.path.insert(0, str(ROOT))
+        import build_ffi
+
+        build_ffi.build()
+        if os.environ.get("XLLAMACPP_PREBUILT") != "1":
+            build_native(ROOT / "xllamacpp" / "lib")
+        super().run()
+
+
+setup(cmdclass={"build_py": BuildPy})

@@ -1,0 +1,186 @@
+"""Server: llama.cpp's server running inside this process.
+
+Every request, in-process or over the HTTP port the server opens, goes
+through the same llama-server route table in the facade. The C calls release
+the GIL; a stream callback takes it only for its own chunk.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Callable, Optional, Union
+
+import orjson
+
+from ._library import XlcError, check, ffi, lib, take_string
+from ._log import sync_log_level
+from ._params import CommonParams
+
+Request = Union[dict, str, bytes]
+Callback = Callable[[Any], Optional[bool]]
+
+
+
+class ServerClosedError(XlcError):
+    """The server was closed before or while the request ran."""
+
+
+def _body(request: Request) -> bytes:
+    if isinstance(request, dict):
+        return orjson.dumps(request)
+    if isinstance(request, str):
+        return request.encode()
+    if isinstance(request, (bytes, bytearray, memoryview)):
+        return bytes(request)
+    raise TypeError(f"a request is a dict, str or bytes, not {type(request).__name__}")
+
+
+def _wants_stream(request: Request) -> bool:
+    if isinstance(request, dict):
+        return bool(request.get("stream"))
+    return True  # text requests may stream; their answers go to the callback
+
+
+class Server:
+    """Loads ``params.model.path`` and serves it in-process and on ``listening_address``.
+
+    The port: ``params.port`` if it was set, otherwise a free one, so several
+    Servers can share a process. ``params.port = -1`` opens no HTTP port.
+    """
+
+    def __init__(self, params: CommonParams):
+        if not isinstance(params, CommonParams):
+            raise TypeError(f"Server takes a CommonParams, not {type(params).__name__}")
+        values = params._json()
+        if "port" not in values:
+            values["port"] = 0  # let the OS choose a free port
+        sync_log_level()
+        out = ffi.new("xlc_server **")
+        check(lib.xlc_server_create(orjson.dumps(values), out))
+        self._ptr = out[0]
+        self._closed = False
+        self._lock = threading.Lock()
+        self._address = take_string(lib.xlc_server_address(self._ptr)) or ""
+        # frees the C server when this object goes, or at interpreter exit
+        self._finalizer = weakref.finalize(self, lib.xlc_server_free, self._ptr)
+
+    # --- lifecycle -----------------------------------------------------------
+
+    @property
+    def listening_address(self) -> str:
+        """``http://HOST:PORT`` of the HTTP listener ("" when none was opened)."""
+        return self._address
+
+    def close(self) -> None:
+        """Stops HTTP and the loop, ends requests in flight with an error, frees the model."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        lib.xlc_server_close(self._ptr)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- requests ------------------------------------------------------------
+
+    def handle(self, method: str, path: str, body: Request | None = None,
+               callback: Callback | None = None) -> Any:
+        """Any llama-server route in-process: ``server.handle("POST", "/tokenize", {"content": "hi"})``.
+
+        Returns the decoded JSON body (dict or list) whatever the status, or text
+        for non-JSON bodies (``/metrics``). A streamed answer goes to ``callback``
+        one event at a time, in the request's form (dict for dict, str, bytes).
+        """
+        return self._call(method, path, body, callback)[1]
+
+    def handle_completions(self, request: Request, callback: Callback | None = None) -> Any:
+        """POST /v1/completions (OpenAI completions API).
+
+        A dict request returns a dict; with a callback, every streamed event (or the
+        whole answer, unstreamed) goes to it in the request's form and this returns
+        None. The callback returning True stops the generation at once.
+        """
+        return self._infer("handle_completions", "/v1/completions", request, callback)
+
+    def handle_chat_completions(self, request: Request, callback: Callback | None = None) -> Any:
+        """POST /v1/chat/completions (OpenAI chat API); as handle_completions."""
+        return self._infer("handle_chat_completions", "/v1/chat/completions", request, callback)
+
+    def handle_embeddings(self, request: Request) -> Any:
+        """POST /v1/embeddings (OpenAI embeddings API): dict in, dict out; str/bytes in, str/bytes out."""
+        return self._call("POST", "/v1/embeddings", request, None)[1]
+
+    def handle_rerank(self, request: Request) -> Any:
+        """POST /v1/rerank: dict in, dict out; str/bytes in, str/bytes out."""
+        return self._call("POST", "/v1/rerank", request, None)[1]
+
+    def handle_metrics(self) -> str:
+        """GET /metrics: Prometheus text (needs ``params.endpoint_metrics = True``;
+        otherwise the error body llama-server answers, as text)."""
+        status, body = self._call("GET", "/metrics", None, None)
+        return body if isinstance(body, str) else orjson.dumps(body).decode()
+
+    # --- plumbing ------------------------------------------------------------
+
+    def _infer(self, name: str, path: str, request: Request, callback: Callback | None) -> Any:
+        if callback is None and (not isinstance(request, dict) or request.get("stream")):
+            raise ValueError(f"Server.{name} requires a callback for streaming or a non dict prompt.")
+        status, body = self._call("POST", path, request, callback)
+        if callback is None:
+            return body
+        if body:  # an unstreamed answer, or an error before the stream began
+            callback(body)
+        return None
+
+    def _call(self, method: str, path: str, request: Request | None, callback: Callback | None):
+        if self._closed:
+            raise ServerClosedError("the server is closed")
+        body = b"" if request is None else _body(request)
+        as_text = request is not None and not isinstance(request, dict)
+        c_callback = ffi.NULL
+        failures: list[BaseException] = []
+        if callback is not None:
+            decode = _decoder(request)
+
+            def on_chunk(data, size, _user_data):
+                try:
+                    return 1 if callback(decode(ffi.unpack(data, size))) is True else 0
+                except BaseException as e:  # re-raised below, after the C side stops
+                    failures.append(e)
+                    return -1
+
+            c_callback = ffi.callback("xlc_stream_callback", on_chunk)
+        status = ffi.new("int *")
+        out_body = ffi.new("char **")
+        out_type = ffi.new("char **")
+        rc = lib.xlc_server_handle(self._ptr, method.encode(), path.encode(), body, len(body),
+                                   lib.XLC_STREAM_EVENTS, c_callback, ffi.NULL, status, out_body, out_type)
+        if failures:
+            raise failures[0]
+        if rc == lib.XLC_ERR_CLOSED:
+            from ._library import last_error
+
+            raise ServerClosedError(last_error())
+        check(rc)
+        content_type = take_string(out_type[0]) or ""
+        raw = take_string(out_body[0]) or ""
+        if as_text:
+            return status[0], raw if isinstance(request, str) else raw.encode()
+        if raw and content_type.startswith("application/json"):
+            return status[0], orjson.loads(raw)
+        return status[0], raw
+
+
+def _decoder(request: Request | None) -> Callable[[bytes], Any]:
+    if isinstance(request, str):
+        return lambda b: b.decode("utf-8", "replace")
+    if isinstance(request, (bytes, bytearray, memoryview)):
+        return bytes
+    return orjson.loads
+
+
+__all__ = ["Server", "ServerClosedError"]

@@ -1,0 +1,45 @@
+"""System facts and JSON-schema conversion."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ._library import call_out, ffi, lib, take_string
+
+
+def get_system_info() -> str:
+    """llama.cpp's system info line ("CPU : SSE3 = 1 | ...")."""
+    return take_string(lib.xlc_system_info()) or ""
+
+
+def get_device_info() -> list[dict[str, Any]]:
+    """The devices ggml sees (CPU included): name, description, type, memory_free, memory_total."""
+    return orjson.loads(take_string(lib.xlc_devices()) or "[]")
+
+
+def get_build_info() -> dict[str, Any]:
+    """The vendored llama.cpp's build number and commit, the compiler and the backend."""
+    return orjson.loads(take_string(lib.xlc_build_info()) or "{}")
+
+
+def _json_text(value: Any, what: str) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return orjson.dumps(value)
+    except TypeError as e:
+        raise TypeError(f"{what} must be a dict or a JSON string: {e}") from None
+
+
+def json_schema_to_grammar(schema: dict | str | bytes) -> str:
+    """Converts a JSON schema (dict or JSON text) to a grammar llama.cpp's sampler accepts.
+
+    Raises ValueError with llama.cpp's message for a schema it cannot convert.
+    """
+    return call_out(lib.xlc_json_schema_to_grammar, _json_text(schema, "schema"))
+
+
+__all__ = ["get_system_info", "get_device_info", "get_build_info", "json_schema_to_grammar", "ffi"]
