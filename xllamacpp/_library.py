@@ -39,7 +39,7 @@ def _open(path: Path):
     lib = ffi.dlopen(str(path))
     try:
         version = lib.xlc_abi_version()
-    except AttributeError:
+    except (AttributeError, ffi.error):
         raise OSError("not an xllamacpp library (no xlc_abi_version symbol)") from None
     expected = ffi.integer_const("XLC_ABI_VERSION")
     if version != expected:

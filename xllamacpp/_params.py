@@ -110,6 +110,10 @@ def _to_json(name: str, kind: str, value: Any) -> Any:
         if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
             raise _type_error(name, "a list", value)
         return [_to_json(name, inner, v) for v in value]
+    if kind == "samplers":  # "top_k;temperature", or a list of common_sampler_type
+        if isinstance(value, str):
+            return value
+        return _to_json(name, "list[enum:common_sampler_type]", value)
     if kind == "dict[str,str]":
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise _type_error(name, "dict[str, str]", value)
@@ -244,10 +248,10 @@ class CommonParams(_Group):
     def _set(self, name: str, value: Any) -> None:
         field = FIELDS[name]
         json_value = _to_json(name, field["type"], value)
-        if field["type"] in ("int", "float") or field["type"].startswith("list[int") or field["type"] in ("device", "list[device]"):
-            # ranges and device names are the facade's to judge; keep its value (a float is a C float)
-            json_value = _apply({name: json_value})[name]
-        if json_value == field["default"] and name != "port":
+        # ranges, names and sizes are the facade's to judge; keep the value as C holds it
+        # (a float is a C float, a fixed array has its full length)
+        json_value = _apply({name: json_value})[name]
+        if json_value == field["default"]:
             self._values.pop(name, None)
         else:
             self._values[name] = json_value
@@ -272,7 +276,7 @@ class CommonParams(_Group):
         if not all(isinstance(a, str) for a in args):
             raise TypeError("from_args takes a list of str")
         text = call_out(lib.xlc_params_from_args, b"{}", orjson.dumps(args))
-        return cls._from_full(orjson.loads(text), explicit={"port"} if _names_port(args) else set())
+        return cls._from_full(orjson.loads(text))
 
     @classmethod
     def from_dict(cls, values: dict) -> "CommonParams":
@@ -285,16 +289,16 @@ class CommonParams(_Group):
         return params
 
     @classmethod
-    def _from_full(cls, values: dict, explicit: set = frozenset()) -> "CommonParams":
+    def _from_full(cls, values: dict) -> "CommonParams":
         params = cls()
         for name, value in values.items():
-            if name in FIELDS and (value != FIELDS[name]["default"] or name in explicit):
+            if name in FIELDS and value != FIELDS[name]["default"]:
                 params._values[name] = value
         return params
 
     def validate(self) -> "CommonParams":
         """Applies the params onto llama.cpp's common_params and back; raises ValueError if the facade refuses them."""
-        return CommonParams._from_full(_apply(self._json()), explicit=set(self._values))
+        return CommonParams._from_full(_apply(self._json()))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CommonParams):
@@ -326,10 +330,6 @@ class CommonParams(_Group):
 
     def __reduce__(self):
         return (CommonParams, (), self.__getstate__())
-
-
-def _names_port(args: list[str]) -> bool:
-    return "--port" in args
 
 
 def _flatten(values: dict, prefix: str = "") -> dict:

@@ -44,7 +44,7 @@ def _wants_stream(request: Request) -> bool:
 class Server:
     """Loads ``params.model.path`` and serves it in-process and on ``listening_address``.
 
-    The port: ``params.port`` if it was set, otherwise a free one, so several
+    The port: ``params.port``; its default, 0, picks a free one, so several
     Servers can share a process. ``params.port = -1`` opens no HTTP port.
     """
 
@@ -52,8 +52,6 @@ class Server:
         if not isinstance(params, CommonParams):
             raise TypeError(f"Server takes a CommonParams, not {type(params).__name__}")
         values = params._json()
-        if "port" not in values:
-            values["port"] = 0  # let the OS choose a free port
         sync_log_level()
         out = ffi.new("xlc_server **")
         check(lib.xlc_server_create(orjson.dumps(values), out))

@@ -10,6 +10,7 @@
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "llama.h"
+#include "sampling.h"
 
 #include <cmath>
 #include <limits>
@@ -330,6 +331,37 @@ template <> struct codec<ggml_backend_dev_t> {
     }
 };
 
+// The sampler chain crosses as upstream xllamacpp has it: a ';'-joined string
+// of llama.cpp's sampler names ("top_k;temperature"); a list of members is
+// accepted too.
+template <> struct codec<std::vector<common_sampler_type>> {
+    static std::string type() { return "samplers"; }
+    static ojson get(const std::vector<common_sampler_type> & v) {
+        std::string out;
+        for (auto t : v) out += (out.empty() ? "" : ";") + common_sampler_type_to_str(t);
+        return out;
+    }
+    static void set(std::vector<common_sampler_type> & dst, const ojson & v) {
+        if (v.is_array()) {
+            std::vector<common_sampler_type> out;
+            for (const auto & x : v) {
+                common_sampler_type t{};
+                codec<common_sampler_type>::set(t, x);
+                out.push_back(t);
+            }
+            dst = std::move(out);
+            return;
+        }
+        if (!v.is_string()) type_error("a ';'-separated str of sampler names", v);
+        std::vector<std::string> names = string_split<std::string>(v.get<std::string>(), ';');
+        names.erase(std::remove(names.begin(), names.end(), std::string()), names.end());
+        for (const auto & n : names) {
+            if (common_sampler_types_from_names({n}).empty()) throw invalid("unknown sampler '" + n + "'");
+        }
+        dst = common_sampler_types_from_names(names);
+    }
+};
+
 // --- the table -----------------------------------------------------------------
 
 template <class T> using member_t = std::remove_cv_t<std::remove_reference_t<T>>;
@@ -381,6 +413,9 @@ const field * find_field(const std::string & name) {
 common_params make_params() {
     common_params p;
     p.lr.epoch = 0;  // the one member llama.cpp leaves uninitialised (set by its optimizer loop)
+    // xllamacpp's one default of its own, as upstream xllamacpp has it: port 0 lets the
+    // OS pick a free port, so that several servers can live in one process
+    p.port = 0;
     return p;
 }
 
@@ -407,21 +442,30 @@ void params_apply(common_params & p, const ojson & values) {
     }
 }
 
-// Help of each llama-server flag, from llama.cpp's own argument table.
-static std::map<std::string, std::string> flag_help() {
-    common_params scratch;
+// llama-server's flags with their help, from llama.cpp's own argument table.
+static ojson server_options() {
+    common_params scratch = make_params();
     auto ctx = common_params_parser_init(scratch, LLAMA_EXAMPLE_SERVER);
-    std::map<std::string, std::string> out;
+    ojson out = ojson::array();
     for (const auto & opt : ctx.options) {
-        for (const char * a : opt.args) out[a] = opt.help;
-        for (const char * a : opt.args_neg) out[a] = opt.help;
+        if (!opt.examples.count(LLAMA_EXAMPLE_SERVER) && !opt.examples.count(LLAMA_EXAMPLE_COMMON)) continue;
+        ojson args = ojson::array(), neg = ojson::array();
+        for (const char * a : opt.args) args.push_back(a);
+        for (const char * a : opt.args_neg) neg.push_back(a);
+        out.push_back({{"args", args}, {"args_neg", neg}, {"value_hint", opt.value_hint ? opt.value_hint : ""},
+                       {"env", opt.env ? opt.env : ""}, {"help", opt.help}});
     }
     return out;
 }
 
 ojson params_schema() {
     const common_params defaults = make_params();
-    const auto helps = flag_help();
+    const ojson options = server_options();
+    std::map<std::string, std::string> helps;
+    for (const auto & opt : options) {
+        for (const auto & a : opt["args"]) helps[a.get<std::string>()] = opt["help"].get<std::string>();
+        for (const auto & a : opt["args_neg"]) helps[a.get<std::string>()] = opt["help"].get<std::string>();
+    }
     ojson list = ojson::array();
     for (const auto & f : fields()) {
         std::string help = f.help ? f.help : "";
@@ -439,7 +483,7 @@ ojson params_schema() {
     }
     ojson excluded = ojson::object();
     for (const auto & [name, reason] : excluded_fields()) excluded[name] = reason;
-    return {{"fields", list}, {"enums", enums_json()}, {"excluded", excluded}};
+    return {{"fields", list}, {"enums", enums_json()}, {"excluded", excluded}, {"options", options}};
 }
 
 // Parses llama-server flags onto p with llama.cpp's own option handlers.
