@@ -93,7 +93,7 @@ class Server:
         for non-JSON bodies (``/metrics``). A streamed answer goes to ``callback``
         one event at a time, in the request's form (dict for dict, str, bytes).
         """
-        return self._call(method, path, body, callback)[1]
+        return self._call(method, path, body, callback, keep_form=False)[1]
 
     def handle_completions(self, request: Request, callback: Callback | None = None) -> Any:
         """POST /v1/completions (OpenAI completions API).
@@ -125,6 +125,8 @@ class Server:
     # --- plumbing ------------------------------------------------------------
 
     def _infer(self, name: str, path: str, request: Request, callback: Callback | None) -> Any:
+        if not isinstance(request, (dict, str, bytes, bytearray, memoryview)):
+            raise TypeError(f"Server.{name} takes a dict, str or bytes request, not {type(request).__name__}")
         if callback is None and (not isinstance(request, dict) or request.get("stream")):
             raise ValueError(f"Server.{name} requires a callback for streaming or a non dict prompt.")
         status, body = self._call("POST", path, request, callback)
@@ -134,15 +136,17 @@ class Server:
             callback(body)
         return None
 
-    def _call(self, method: str, path: str, request: Request | None, callback: Callback | None):
+    def _call(self, method: str, path: str, request: Request | None, callback: Callback | None,
+              keep_form: bool = True):
+        """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*)."""
         if self._closed:
             raise ServerClosedError("the server is closed")
         body = b"" if request is None else _body(request)
-        as_text = request is not None and not isinstance(request, dict)
+        as_text = keep_form and request is not None and not isinstance(request, dict)
         c_callback = ffi.NULL
         failures: list[BaseException] = []
         if callback is not None:
-            decode = _decoder(request)
+            decode = _decoder(request if keep_form else None)
 
             def on_chunk(data, size, _user_data):
                 try:

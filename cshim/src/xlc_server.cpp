@@ -35,6 +35,8 @@ struct route {
 
 // Same contract as llama-server's wrapper: a handler never throws;
 // invalid_argument is the client's fault (400), anything else is ours (500).
+// One addition: a JSON error (a body that does not parse, a field of the wrong
+// type) is the client's too, where llama-server answers 500.
 handler_t guarded(handler_t fn) {
     return [fn = std::move(fn)](const server_http_req & req) -> server_http_res_ptr {
         std::string message;
@@ -45,6 +47,9 @@ handler_t guarded(handler_t fn) {
         } catch (const std::invalid_argument & e) {
             type = ERROR_TYPE_INVALID_REQUEST;
             message = e.what();
+        } catch (const common_json_error & e) {
+            type = ERROR_TYPE_INVALID_REQUEST;
+            message = std::string("invalid JSON in request: ") + e.what();
         } catch (const std::exception & e) {
             message = e.what();
         } catch (...) {
@@ -290,6 +295,10 @@ void prepare_params(common_params & p) {
     auto & d = p.speculative.draft;
     if (d.cpuparams.n_threads < 0) d.cpuparams.n_threads = p.cpuparams.n_threads;
     if (d.cpuparams_batch.n_threads < 0) d.cpuparams_batch.n_threads = p.cpuparams_batch.n_threads;
+    // directories, as their flag handlers leave them: with a trailing separator
+    for (std::string * dir : {&p.slot_save_path, &p.media_path}) {
+        if (!dir->empty() && dir->back() != '/') *dir += '/';
+    }
     const auto name = p.model.get_name();
     if (p.model_alias.empty() && !name.empty()) {
         p.model_alias.insert(name);
