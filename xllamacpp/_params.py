@@ -13,7 +13,7 @@ import enum
 import os
 from typing import Any, Iterable
 
-import orjson
+from . import _json
 
 from ._library import call_out, lib, take_string
 
@@ -24,7 +24,7 @@ def _load_schema() -> dict:
         from ._library import last_error
 
         raise ImportError("xlc_params_schema failed: " + last_error())
-    return orjson.loads(text)
+    return _json.loads(text)
 
 
 _SCHEMA = _load_schema()
@@ -275,8 +275,8 @@ class CommonParams(_Group):
         args = list(args)
         if not all(isinstance(a, str) for a in args):
             raise TypeError("from_args takes a list of str")
-        text = call_out(lib.xlc_params_from_args, b"{}", orjson.dumps(args))
-        return cls._from_full(orjson.loads(text))
+        text = call_out(lib.xlc_params_from_args, b"{}", _json.dumps(args))
+        return cls._from_full(_json.loads(text))
 
     @classmethod
     def from_dict(cls, values: dict) -> "CommonParams":
@@ -344,7 +344,7 @@ def _flatten(values: dict, prefix: str = "") -> dict:
 
 
 def _apply(values: dict) -> dict:
-    return orjson.loads(call_out(lib.xlc_params_apply, orjson.dumps(values)))
+    return _json.loads(call_out(lib.xlc_params_apply, _json.dumps(values)))
 
 
 __all__ = ["CommonParams", "CommonAdapterLoraInfo", "ENUMS", "FIELDS"]

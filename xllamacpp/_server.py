@@ -10,7 +10,7 @@ import threading
 import weakref
 from typing import Any, Callable, Optional, Union
 
-import orjson
+from . import _json
 
 from ._library import XlcError, check, ffi, lib, take_string
 from ._log import sync_log_level
@@ -27,7 +27,7 @@ class ServerClosedError(XlcError):
 
 def _body(request: Request) -> bytes:
     if isinstance(request, dict):
-        return orjson.dumps(request)
+        return _json.dumps(request)
     if isinstance(request, str):
         return request.encode()
     if isinstance(request, (bytes, bytearray, memoryview)):
@@ -54,7 +54,7 @@ class Server:
         values = params._json()
         sync_log_level()
         out = ffi.new("xlc_server **")
-        check(lib.xlc_server_create(orjson.dumps(values), out))
+        check(lib.xlc_server_create(_json.dumps(values), out))
         self._ptr = out[0]
         self._closed = False
         self._lock = threading.Lock()
@@ -120,7 +120,7 @@ class Server:
         """GET /metrics: Prometheus text (needs ``params.endpoint_metrics = True``;
         otherwise the error body llama-server answers, as text)."""
         status, body = self._call("GET", "/metrics", None, None)
-        return body if isinstance(body, str) else orjson.dumps(body).decode()
+        return body if isinstance(body, str) else _json.dumps(body).decode()
 
     # --- plumbing ------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class Server:
         if as_text:
             return status[0], raw if isinstance(request, str) else raw.encode()
         if raw and content_type.startswith("application/json"):
-            return status[0], orjson.loads(raw)
+            return status[0], _json.loads(raw)
         return status[0], raw
 
 
@@ -182,7 +182,7 @@ def _decoder(request: Request | None) -> Callable[[bytes], Any]:
         return lambda b: b.decode("utf-8", "replace")
     if isinstance(request, (bytes, bytearray, memoryview)):
         return bytes
-    return orjson.loads
+    return _json.loads
 
 
 __all__ = ["Server", "ServerClosedError"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from . import _json
 
 from ._library import call_out, ffi, lib, take_string
 
@@ -15,12 +15,12 @@ def get_system_info() -> str:
 
 def get_device_info() -> list[dict[str, Any]]:
     """The devices ggml sees (CPU included): name, description, type, memory_free, memory_total."""
-    return orjson.loads(take_string(lib.xlc_devices()) or "[]")
+    return _json.loads(take_string(lib.xlc_devices()) or "[]")
 
 
 def get_build_info() -> dict[str, Any]:
     """The vendored llama.cpp's build number and commit, the compiler and the backend."""
-    return orjson.loads(take_string(lib.xlc_build_info()) or "{}")
+    return _json.loads(take_string(lib.xlc_build_info()) or "{}")
 
 
 def _json_text(value: Any, what: str) -> bytes:
@@ -29,7 +29,7 @@ def _json_text(value: Any, what: str) -> bytes:
     if isinstance(value, str):
         return value.encode()
     try:
-        return orjson.dumps(value)
+        return _json.dumps(value)
     except TypeError as e:
         raise TypeError(f"{what} must be a dict or a JSON string: {e}") from None
 
