@@ -20,7 +20,7 @@ CMAKE_FLAGS += -DXLC_PORTABLE=ON
 endif
 LIB := xllamacpp/lib/libxlc-$(BACKEND).so
 
-.PHONY: all build deps venv vendor lib ffi download serve test docs bench clean distclean
+.PHONY: all build deps venv vendor lib ffi download serve test docs bench bench-peers clean distclean
 
 all: build
 
@@ -68,8 +68,18 @@ test: build download
 docs: build
 	$(PY) scripts/gen_params_reference.py > docs/params_reference.md
 
+# BENCH_PEERS=1 also measures upstream's xllamacpp wheel and llama-cpp-python's server,
+# each installed into its own virtual environment under bench/peers/.
 bench: build download
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target llama-server
+	@if [ "$(BENCH_PEERS)" = 1 ]; then $(MAKE) bench-peers; fi
 	$(PY) bench/run.py
+
+bench-peers:
+	@[ -x bench/peers/xllamacpp-upstream/bin/python ] || { $(PYTHON) -m venv bench/peers/xllamacpp-upstream && \
+	  bench/peers/xllamacpp-upstream/bin/pip install -q xllamacpp; }
+	@[ -x bench/peers/llama-cpp-python/bin/python ] || { $(PYTHON) -m venv bench/peers/llama-cpp-python && \
+	  CMAKE_ARGS="-DGGML_NATIVE=ON" bench/peers/llama-cpp-python/bin/pip install -q "llama-cpp-python[server]==0.3.36"; }
 
 clean:
 	rm -rf build xllamacpp/lib xllamacpp/_xlc_ffi.py *.egg-info
