@@ -54,7 +54,7 @@ def download(url: str, sha256: str) -> Path:
     return target
 
 
-def unpack(archive: Path, subdir: str, dest: Path) -> None:
+def unpack(archive: Path, subdir: str, dest: Path, files: "list[str] | None" = None) -> None:
     prefix = subdir.rstrip("/") + "/"
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".unpack-"))
     try:
@@ -63,6 +63,8 @@ def unpack(archive: Path, subdir: str, dest: Path) -> None:
             for m in members:
                 m.name = m.name[len(prefix):]
                 if not m.name or m.name.startswith("/") or ".." in Path(m.name).parts:
+                    continue
+                if files is not None and m.name not in files:
                     continue
                 tar.extract(m, staging)
         if dest.exists():
@@ -79,7 +81,7 @@ def fetch(name: str, entry: dict) -> Path:
     if stamp.exists() and stamp.read_text().strip() == entry["sha256"]:
         return dest
     archive = download(entry["url"], entry["sha256"])
-    unpack(archive, entry["subdir"], dest)
+    unpack(archive, entry["subdir"], dest, entry.get("files"))
     stamp.write_text(entry["sha256"] + "\n")
     print(f"fetch: {name} {entry['version']} -> {dest}", file=sys.stderr)
     return dest

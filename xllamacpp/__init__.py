@@ -13,6 +13,7 @@ from ._library import path as library_path
 from ._log import set_log_level
 from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
 from ._server import Server, ServerClosedError
+from ._structured import set_structured_output_engine, structured_output_engine
 from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
 
 # llama.cpp's enums under their C names: xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
@@ -37,5 +38,7 @@ __all__ = [
     "json_schema_to_grammar",
     "library_path",
     "set_log_level",
+    "set_structured_output_engine",
+    "structured_output_engine",
     *ENUMS,
 ]

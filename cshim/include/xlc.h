@@ -33,7 +33,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python module refuses a
  * library whose xlc_abi_version() differs from the one it was generated from. */
-#define XLC_ABI_VERSION 1
+#define XLC_ABI_VERSION 2
 
 typedef enum xlc_status {
     XLC_OK                   = 0,
@@ -102,6 +102,18 @@ XLC_API char * xlc_devices(void);
 /* Converts a JSON schema to a grammar llama.cpp's sampler accepts; *out is caller-freed. */
 XLC_API xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out);
 
+/* --- structured output: LLGuidance ---------------------------------------- */
+
+/* Loads the llguidance wheel's library (its _lib.abi3.so, which exports the llg_* C API) so that JSON
+ * schemas and "%llguidance" grammars use LLGuidance; until then they use llama.cpp's GBNF engine. */
+XLC_API xlc_status xlc_llguidance_load(const char * path);
+
+/* Turns LLGuidance off (0) or back on (1) once loaded; off, JSON schemas become GBNF. */
+XLC_API void xlc_llguidance_enable(int enable);
+
+/* 1 when JSON schemas go to LLGuidance, 0 when they go to GBNF. */
+XLC_API int xlc_llguidance_active(void);
+
 /* --- parameters (common_params) ------------------------------------------ */
 
 /* Every field of common_params with its type, default and help, and every enum, as JSON. Caller frees. */
@@ -114,9 +126,6 @@ XLC_API xlc_status xlc_params_apply(const char * params_json, char ** out);
 /* Parses llama-server's command-line flags (a JSON array of strings, without argv[0]) onto the
  * parameters given as JSON (NULL: defaults) and returns the result as JSON in *out (caller frees). */
 XLC_API xlc_status xlc_params_from_args(const char * params_json, const char * args_json, char ** out);
-
-/* Estimates how many layers of a model fit on the given devices, as JSON in *out (caller frees). */
-XLC_API xlc_status xlc_estimate_gpu_layers(const char * request_json, char ** out);
 
 /* --- server -------------------------------------------------------------- */
 

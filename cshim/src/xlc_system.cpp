@@ -61,7 +61,7 @@ xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out) {
         }
         std::string grammar;
         try {
-            grammar = json_schema_to_grammar(schema);
+            grammar = json_schema_to_grammar(schema);  // LLGuidance's form when active (xlc_llguidance.cpp)
         } catch (const std::exception & e) {
             throw invalid(e.what());
         }
