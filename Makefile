@@ -20,18 +20,19 @@ CMAKE_FLAGS += -DXLC_PORTABLE=ON
 endif
 LIB := xllamacpp/lib/libxlc-$(BACKEND).so
 
-.PHONY: all build deps venv vendor lib ffi download serve test docs bench bench-peers clean distclean
+.PHONY: all build deps venv vendor lib ffi download serve test docs bench bench-peers bench-structured clean distclean
 
 all: build
 
 build: venv lib ffi
 	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps -e .
 
-# Debian packages the build uses (ccache keeps rebuilds and CI fast); installed when missing and we are root.
+# Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
+# Installed when missing and we are root.
 deps:
-	@command -v ccache >/dev/null && command -v ninja >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq ccache ninja-build >/dev/null) || \
-	    echo "note: install ccache and ninja-build for faster builds"; }
+	@command -v ccache >/dev/null && command -v ninja >/dev/null && command -v pypy3 >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq ccache ninja-build pypy3 >/dev/null) || \
+	    echo "note: install ccache, ninja-build and pypy3 (apt) for faster builds and the PyPy tests"; }
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +75,9 @@ bench: build download
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target llama-server
 	@if [ "$(BENCH_PEERS)" = 1 ]; then $(MAKE) bench-peers; fi
 	$(PY) bench/run.py
+
+bench-structured: build download
+	$(PY) bench/structured.py
 
 bench-peers:
 	@[ -x bench/peers/xllamacpp-upstream/bin/python ] || { $(PYTHON) -m venv bench/peers/xllamacpp-upstream && \

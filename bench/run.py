@@ -111,6 +111,13 @@ class Http:
         self.session = requests.Session()
 
     def run(self, req: dict, stream: bool = False) -> dict:
+        try:
+            return self._run(req, stream)
+        except requests.ConnectionError:  # a keep-alive connection the server timed out; once more, fresh
+            self.session = requests.Session()
+            return self._run(req, stream)
+
+    def _run(self, req: dict, stream: bool) -> dict:
         body = dict(req, stream=stream)
         t = time.perf_counter()
         if not stream:

@@ -40,6 +40,15 @@ def test_build_info():
     assert xlc.BUILD_INFO["build_number"] == info["build_number"]
 
 
+@pytest.fixture(autouse=True)
+def gbnf():
+    """These tests read GBNF; test_structured.py covers LLGuidance's form."""
+    before = xlc.structured_output_engine()
+    xlc.set_structured_output_engine("gbnf")
+    yield
+    xlc.set_structured_output_engine(before)
+
+
 def test_grammar_object_with_required_fields():
     g = xlc.json_schema_to_grammar(
         {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}

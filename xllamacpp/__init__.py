@@ -14,6 +14,7 @@ from ._log import set_log_level
 from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
 from ._server import Server, ServerClosedError
 from ._structured import set_structured_output_engine, structured_output_engine
+from .memory import MemoryEstimate, estimate_gpu_layers
 from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
 
 # llama.cpp's enums under their C names: xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
@@ -32,6 +33,8 @@ __all__ = [
     "Server",
     "ServerClosedError",
     "XlcError",
+    "MemoryEstimate",
+    "estimate_gpu_layers",
     "get_build_info",
     "get_device_info",
     "get_system_info",
