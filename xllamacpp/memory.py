@@ -1,8 +1,8 @@
 """estimate_gpu_layers: how many of a GGUF model's layers fit in the given GPUs' memory.
 
-A planning estimate made from the file's tensor sizes and attention shape with
-the ``gguf`` package, before anything is loaded; llama.cpp's own fitting
-(``params.fit_params``) decides at load time.
+A planning estimate made from the file's tensor sizes and attention shape,
+read by ggml's own GGUF parser through the facade before anything is loaded;
+llama.cpp's own fitting (``params.fit_params``) decides at load time.
 """
 from __future__ import annotations
 
@@ -25,36 +25,33 @@ class MemoryEstimate:
     gpu_sizes: list = field(default_factory=list)  # bytes per GPU
 
 
-def _field(reader, key: str, default=None):
-    f = reader.fields.get(key)
-    if f is None:
-        return default
-    value = f.contents()
-    return value if value is not None else default
-
-
 def _model_shape(model_path: str):
-    import gguf
+    from . import _json
+    from ._library import call_out, lib
 
-    reader = gguf.GGUFReader(model_path)
-    arch = _field(reader, "general.architecture", "llama")
-    n_layer = int(_field(reader, f"{arch}.block_count", 0))
-    n_embd = int(_field(reader, f"{arch}.embedding_length", 0))
-    n_head = _field(reader, f"{arch}.attention.head_count", 1)
-    n_head_kv = _field(reader, f"{arch}.attention.head_count_kv", n_head)
-    n_head = max(n_head) if isinstance(n_head, list) else int(n_head)
-    n_head_kv = max(n_head_kv) if isinstance(n_head_kv, list) else int(n_head_kv)
-    head_k = int(_field(reader, f"{arch}.attention.key_length", n_embd // max(n_head, 1)))
-    head_v = int(_field(reader, f"{arch}.attention.value_length", head_k))
-    vocab = len(_field(reader, "tokenizer.ggml.tokens", []) or [])
+    info = _json.loads(call_out(lib.xlc_gguf_info, str(model_path).encode(), exc_type=FileNotFoundError))
+    kv = info["kv"]
+    arch = kv.get("general.architecture", "llama")
+
+    def get(key, default):
+        value = kv.get(f"{arch}.{key}", default)
+        return max(value) if isinstance(value, list) else value
+
+    n_layer = int(get("block_count", 0))
+    n_embd = int(get("embedding_length", 0))
+    n_head = int(get("attention.head_count", 1))
+    n_head_kv = int(get("attention.head_count_kv", n_head))
+    head_k = int(get("attention.key_length", n_embd // max(n_head, 1)))
+    head_v = int(get("attention.value_length", head_k))
+    vocab = int((kv.get("tokenizer.ggml.tokens") or {}).get("array_length", 0))
     layer_bytes = [0] * n_layer
     other = 0
-    for t in reader.tensors:
-        m = _BLOCK.match(t.name)
+    for name, size in info["tensors"].items():
+        m = _BLOCK.match(name)
         if m and int(m.group(1)) < n_layer:
-            layer_bytes[int(m.group(1))] += int(t.n_bytes)
+            layer_bytes[int(m.group(1))] += int(size)
         else:
-            other += int(t.n_bytes)
+            other += int(size)
     return n_layer, n_embd, n_head_kv, head_k, head_v, vocab, layer_bytes, other
 
 

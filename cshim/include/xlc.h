@@ -99,6 +99,10 @@ XLC_API char * xlc_system_info(void);
  * device_id, memory_free, memory_total, caps}. Caller frees. */
 XLC_API char * xlc_devices(void);
 
+/* A GGUF file's metadata (arrays as their length, but for small int arrays) and tensor sizes, as JSON
+ * {"kv": {...}, "tensors": {name: bytes}} in *out (caller frees); no tensor data is read. */
+XLC_API xlc_status xlc_gguf_info(const char * path, char ** out);
+
 /* Converts a JSON schema to a grammar llama.cpp's sampler accepts; *out is caller-freed. */
 XLC_API xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out);
 
