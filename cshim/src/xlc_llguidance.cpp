@@ -33,7 +33,14 @@ extern "C" std::string __wrap__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(
     // LLGuidance's form only embeds the schema, and llama.cpp samples unconstrained when
     // LLGuidance then rejects it; converting it once checks it, so a bad schema is a 400
     __real__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(schema, true);
-    return __real__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(schema, false);
+    // LLGuidance's JSON allows unbounded whitespace between tokens, where small models
+    // loop on newlines until max_tokens; unless the schema says otherwise, ask for compact
+    // JSON (GBNF bounds whitespace the same way)
+    xlc::ojson s = xlc::ojson::parse(schema.dump());
+    if (s.is_object() && !s.contains("x-guidance")) {
+        s["x-guidance"] = {{"whitespace_flexible", false}};
+    }
+    return "%llguidance {}\nstart: %json " + s.dump();
 }
 
 extern "C" {

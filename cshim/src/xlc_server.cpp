@@ -63,6 +63,32 @@ handler_t guarded(handler_t fn) {
     };
 }
 
+// llama-server reads response_format on chat only; completions take it too, as
+// the json_schema it stands for (OpenAI-style clients send it on both).
+handler_t with_response_format(handler_t fn) {
+    return [fn = std::move(fn)](const server_http_req & req) -> server_http_res_ptr {
+        if (req.body.find("response_format") == std::string::npos) return fn(req);
+        ojson body = ojson::parse(req.body, nullptr, false);
+        if (!body.is_object() || !body.contains("response_format") || body.contains("json_schema")) return fn(req);
+        const ojson & rf = body["response_format"];
+        const std::string type = rf.is_object() ? rf.value("type", "") : "";
+        ojson schema;
+        if (type == "json_object") {
+            schema = rf.contains("schema") ? rf["schema"] : ojson{{"type", "object"}};
+        } else if (type == "json_schema" && rf.contains("json_schema") && rf["json_schema"].is_object()) {
+            schema = rf["json_schema"].value("schema", ojson{{"type", "object"}});
+        } else if (type == "text") {
+            return fn(req);
+        } else {
+            throw std::invalid_argument("response_format type must be \"text\", \"json_object\" or \"json_schema\"");
+        }
+        body["json_schema"] = schema;
+        body.erase("response_format");
+        const server_http_req rewritten{req.params, req.headers, req.path, req.query_string, body.dump(), {}, req.should_stop};
+        return fn(rewritten);
+    };
+}
+
 server_http_res_ptr json_error(int status, const std::string & message, const std::string & type) {
     auto res = std::make_unique<server_http_res>();
     res->status = status;
@@ -170,9 +196,9 @@ void xlc_server::build_table() {
         {"POST", "/props",                           r.post_props},
         {"GET",  "/models",                          r.get_models},
         {"GET",  "/v1/models",                       r.get_models},
-        {"POST", "/completion",                      r.post_completions},
-        {"POST", "/completions",                     r.post_completions},
-        {"POST", "/v1/completions",                  r.post_completions_oai},
+        {"POST", "/completion",                      with_response_format(r.post_completions)},
+        {"POST", "/completions",                     with_response_format(r.post_completions)},
+        {"POST", "/v1/completions",                  with_response_format(r.post_completions_oai)},
         {"POST", "/chat/completions",                r.post_chat_completions},
         {"POST", "/v1/chat/completions",             r.post_chat_completions},
         {"POST", "/v1/chat/completions/control",     r.post_control},
