@@ -13,12 +13,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
+
+from concurrent_clients import timed_in_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = os.environ.get("BENCH_MODEL", str(ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"))
@@ -144,13 +145,7 @@ class Http:
                 r = s.post(self.base + self.path, json=dict(reqs[i], stream=False), timeout=600)
                 tokens[i] = r.json()["usage"]["completion_tokens"]
 
-        threads = [threading.Thread(target=go, args=(i,)) for i in range(len(reqs))]
-        t = time.perf_counter()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        return {"wall": time.perf_counter() - t, "tokens": sum(tokens)}
+        return {"wall": timed_in_threads(go, len(reqs)), "tokens": sum(tokens)}
 
 
 class OverHttp(Http):

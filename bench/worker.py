@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import threading
 import time
+
+from concurrent_clients import timed_in_threads
 
 t0 = time.perf_counter()
 import xllamacpp as xlc  # noqa: E402
@@ -53,13 +54,7 @@ def concurrent(reqs: list) -> dict:
     def go(i):
         results[i] = server.handle_completions(dict(reqs[i], stream=False))
 
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(reqs))]
-    t = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - t
+    wall = timed_in_threads(go, len(reqs))
     return {"wall": wall, "tokens": sum(r["usage"]["completion_tokens"] for r in results)}
 
 
