@@ -10,6 +10,9 @@ MODEL       ?= models/gemma-3-270m-q4_k_m.gguf
 JOBS        ?= $(shell nproc)
 PYTEST_ARGS ?=
 export CCACHE_DIR ?= $(HOME)/.cache/xllamacpp/ccache
+# paths inside the checkout are hashed relative to it, so every clone (CI's too) shares the cache
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLC_BACKEND=$(BACKEND)
 ifneq ($(shell command -v ccache),)

@@ -28,6 +28,10 @@ def _backends() -> list[str]:
 
 
 def build_native(dest: Path) -> None:
+    # ccache: hash paths relative to the checkout, so that any clone reuses the cache
+    os.environ.setdefault("CCACHE_BASEDIR", str(ROOT))
+    os.environ.setdefault("CCACHE_NOHASHDIR", "1")
+    os.environ.setdefault("CCACHE_DIR", str(Path.home() / ".cache" / "xllamacpp" / "ccache"))
     subprocess.check_call([sys.executable, str(ROOT / "vendor" / "fetch.py")])
     dest.mkdir(parents=True, exist_ok=True)
     launcher = ["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"] if shutil.which("ccache") else []
