@@ -295,3 +295,24 @@ def test_log_lines_reach_python_logging(model_path, caplog):
             xlc.set_log_level(logging.WARNING)
     messages = [r.getMessage() for r in caplog.records if r.name == "xllamacpp"]
     assert any("slot" in m for m in messages), messages[-20:]
+
+
+def test_embeddings_dict_text_bytes(model_path):
+    pooling = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+    with xlc.Server(make_params(model_path, embedding=True, pooling_type=pooling, n_batch=512, n_ubatch=512)) as s:
+        r = s.handle_embeddings({"input": ["hello world", "goodbye"]})
+        assert [d["index"] for d in r["data"]] == [0, 1]
+        vec = r["data"][0]["embedding"]
+        assert len(vec) == 640 and abs(sum(v * v for v in vec) - 1.0) < 1e-3  # normalised
+        text = s.handle_embeddings(json.dumps({"input": "hello world"}))
+        assert isinstance(text, str) and json.loads(text)["data"][0]["embedding"] == vec
+        raw = s.handle_embeddings(orjson.dumps({"input": "hello world"}))
+        assert isinstance(raw, bytes)
+        # a generation on an embedding server is refused, not crashed
+        bad = s.handle_rerank({"query": "a", "documents": ["b"]})
+        assert bad["error"]["message"]
+
+
+def test_rerank_needs_a_reranker(server):
+    r = server.handle_rerank({"query": "capital of France", "documents": ["Paris", "Berlin"]})
+    assert r["error"]["code"] in (400, 501) and r["error"]["message"]
