@@ -38,7 +38,7 @@ def write_report(doc: dict, out_dir: Path) -> None:
         f"Python {doc['machine']['python']}, `{doc['model']}`, {doc['threads']} threads, greedy, `ignore_eos`.",
         f"Command: `{doc['command']}` ({doc['duration_s']} s). Each figure is the median of {doc['reps']} "
         f"repetitions (30 for the tiny request, {doc['pairs']} alternating pairs for streaming), the systems "
-        "interleaved so that machine noise hits all alike. `llama-server` is built from the same vendored "
+        "interleaved, with a 0.2 s pause between them, so that machine noise hits all alike. `llama-server` is built from the same vendored "
         "llama.cpp with the same CMake flags (`cmake --build build/cpu --target llama-server`).",
         "Prefill and decode speeds are the server's own timings; concurrency runs N clients, each asking "
         "64 tokens, with `n_parallel = N`. The raw samples are in `benchmarks.json`.",
@@ -59,6 +59,9 @@ def write_report(doc: dict, out_dir: Path) -> None:
     imp = med.get("xllamacpp in-process", {}).get("cumulative_import_s")
     if imp is not None:
         lines += ["", f"`import xllamacpp` (cumulative, `python -X importtime`): {imp * 1000:.1f} ms."]
+    for name, failed in doc.get("errors", {}).items():
+        for workload, message in failed.items():
+            lines.append(f"\n{name} failed the {workload} workload, left out of it: `{message}`")
     lines += ["", "Ratios (×) are to llama-server; for tok/s higher is better, for times lower is better.",
               "", "![single stream](bench_single.png)", "", "![concurrency](bench_concurrency.png)", ""]
     (out_dir / "benchmarks.md").write_text("\n".join(lines))

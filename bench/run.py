@@ -26,7 +26,8 @@ MODEL = os.environ.get("BENCH_MODEL", str(ROOT / "models" / "gemma-3-270m-q4_k_m
 LLAMA_SERVER = ROOT / "build" / "cpu" / "bin" / "llama-server"
 PEERS = ROOT / "bench" / "peers"
 THREADS = 2
-REPS = int(os.environ.get("BENCH_REPS", "3"))
+REPS = int(os.environ.get("BENCH_REPS", "5"))
+SETTLE_S = 0.2  # between systems: the last one's threads stop spinning before the next is timed
 PAIRS = int(os.environ.get("BENCH_PAIRS", "7"))
 CONCURRENCY = [1, 2, 4, 8]
 
@@ -169,9 +170,10 @@ class OverHttp(Http):
 class Subprocess(Http):
     """A server binary or module on its own port."""
 
-    def __init__(self, name: str, argv_for):
+    def __init__(self, name: str, argv_for, ready_path: str = "/health"):
         super().__init__(name)
         self.argv_for = argv_for
+        self.ready_path = ready_path  # answers 200 once the model is loaded
         self.proc = None
 
     def start(self, n_parallel: int) -> dict:
@@ -181,7 +183,7 @@ class Subprocess(Http):
         self.proc = subprocess.Popen(self.argv_for(n_parallel, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             try:
-                if requests.get(self.base + "/health", timeout=1).status_code == 200:
+                if requests.get(self.base + self.ready_path, timeout=1).status_code == 200:
                     break
             except requests.RequestException:
                 pass
@@ -224,7 +226,7 @@ def systems() -> list:
         if up.exists():
             out.append(InProcess("upstream xllamacpp in-process", str(up), {"PYTHONPATH": ""}))
         if lcp.exists():
-            out.append(Subprocess("llama-cpp-python server", lcp_argv))
+            out.append(Subprocess("llama-cpp-python server", lcp_argv, ready_path="/v1/models"))
     return out
 
 
@@ -246,43 +248,64 @@ def stopped(system_list, record: dict):
         s.stop()
 
 
+def attempt(results: dict, system, workload: str, fn):
+    """Runs one measurement; a system that fails a workload is noted and left out of the rest of it."""
+    failed = results.setdefault(system.name, {}).setdefault("errors", {})
+    if workload in failed:
+        return None
+    time.sleep(SETTLE_S)
+    try:
+        return fn()
+    except Exception as e:  # a peer's bug must not end the whole run
+        failed[workload] = str(e)[:300]
+        print(f"{system.name}: {workload} failed: {failed[workload]}", file=sys.stderr)
+        return None
+
+
 def single_stream(system_list, results: dict) -> None:
     for s in system_list:  # warm-up
-        s.run(TINY_REQ)
-        s.run(dict(PREFILL_REQ, max_tokens=8))
+        attempt(results, s, "prefill", lambda: s.run(dict(PREFILL_REQ, max_tokens=8)))
     for _ in range(REPS):
         for s in system_list:
-            r = s.run(PREFILL_REQ)
+            r = attempt(results, s, "prefill", lambda: s.run(PREFILL_REQ))
+            if r is None:
+                continue
             t = r["timings"]
-            rec = results.setdefault(s.name, {})
+            rec = results[s.name]
             if t:
                 rec.setdefault("prefill_tps", []).append(t["prompt_per_second"])
                 rec.setdefault("decode_tps", []).append(t["predicted_per_second"])
                 rec.setdefault("prompt_tokens", []).append(t["prompt_n"])
-            rec.setdefault("request_tps", []).append(128 / r["wall"])
+            rec.setdefault("request_tps", []).append(r.get("tokens", 128) / r["wall"])
     for s in system_list:
-        s.run(TINY_REQ)
+        attempt(results, s, "tiny", lambda: s.run(TINY_REQ))
     for _ in range(30):
         for s in system_list:
-            results[s.name].setdefault("tiny_ms", []).append(s.run(TINY_REQ)["wall"] * 1000)
+            r = attempt(results, s, "tiny", lambda: s.run(TINY_REQ))
+            if r is not None:
+                results[s.name].setdefault("tiny_ms", []).append(r["wall"] * 1000)
     for s in system_list:
-        s.run(STREAM_REQ)
+        attempt(results, s, "stream", lambda: s.run(STREAM_REQ))
     for i in range(PAIRS):
         for s in system_list:
             order = [False, True] if i % 2 == 0 else [True, False]
-            walls = {stream: s.run(STREAM_REQ, stream=stream)["wall"] for stream in order}
-            results[s.name].setdefault("stream_overhead_pct", []).append((walls[True] / walls[False] - 1) * 100)
+            walls = attempt(results, s, "stream",
+                            lambda: {stream: s.run(STREAM_REQ, stream=stream)["wall"] for stream in order})
+            if walls is not None:
+                results[s.name].setdefault("stream_overhead_pct", []).append((walls[True] / walls[False] - 1) * 100)
 
 
 def concurrency(system_list, n: int, results: dict) -> None:
     reqs = [{"prompt": f"Tell story number {i} about a cat named {chr(65 + i)}.", "max_tokens": 64,
              "ignore_eos": True, "temperature": 0} for i in range(n)]
+    key = f"concurrency_{n}"
     for s in system_list:
-        s.concurrent(reqs)  # warm-up
+        attempt(results, s, key, lambda: s.concurrent(reqs))  # warm-up
     for _ in range(REPS):
         for s in system_list:
-            r = s.concurrent(reqs)
-            results[s.name].setdefault(f"aggregate_tps_{n}", []).append(r["tokens"] / r["wall"])
+            r = attempt(results, s, key, lambda: s.concurrent(reqs))
+            if r is not None:
+                results[s.name].setdefault(f"aggregate_tps_{n}", []).append(r["tokens"] / r["wall"])
 
 
 def import_time() -> list:
@@ -312,7 +335,9 @@ def main() -> int:
         stopped(sys_list, raw)
     raw["xllamacpp in-process"]["cumulative_import_s"] = import_time()
 
-    summary = {name: {k: median(v) if isinstance(v, list) else v for k, v in rec.items()} for name, rec in raw.items()}
+    summary = {name: {k: median(v) if isinstance(v, list) else v for k, v in rec.items() if k != "errors"}
+               for name, rec in raw.items()}
+    errors = {name: rec["errors"] for name, rec in raw.items() if rec.get("errors")}
     doc = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -320,7 +345,7 @@ def main() -> int:
         "command": "make bench" + (" (BENCH_PEERS=1)" if os.environ.get("BENCH_PEERS") == "1" else ""),
         "model": Path(MODEL).name, "threads": THREADS, "reps": REPS, "pairs": PAIRS,
         "duration_s": round(time.time() - t_start, 1),
-        "median": summary, "raw": raw,
+        "median": summary, "errors": errors, "raw": raw,
     }
     out = ROOT / "docs" / "benchmarks.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
