@@ -219,3 +219,26 @@ def test_params_reference_doc_is_current():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_params_reference.py")],
                        capture_output=True, text=True, check=True)
     assert doc == r.stdout, "docs/params_reference.md is stale: run `make docs`"
+
+
+def test_tensor_buffer_overrides_take_the_flag_string():
+    p = xlc.CommonParams()
+    p.tensor_buft_overrides = "blk\\.0\\..*=CPU,token_embd=CPU"
+    assert p.tensor_buft_overrides == "blk\\.0\\..*=CPU,token_embd=CPU"
+    with pytest.raises(ValueError, match="unknown buffer type"):
+        p.tensor_buft_overrides = "x=GPU0"
+    with pytest.raises(ValueError, match="pattern=BUFFER_TYPE"):
+        p.tensor_buft_overrides = "no-equals-sign"
+    p.tensor_buft_overrides = ""
+    assert p.tensor_buft_overrides == ""
+    q = xlc.CommonParams.from_args(["-ot", "exps=CPU"])
+    assert q.tensor_buft_overrides == "exps=CPU"
+
+
+def test_kv_overrides():
+    p = xlc.CommonParams()
+    p.kv_overrides = ["general.name=str:renamed", "gemma3.context_length=int:4096"]
+    assert p.kv_overrides == ["general.name=str:renamed", "gemma3.context_length=int:4096"]
+    with pytest.raises(ValueError, match="KEY=TYPE:VALUE"):
+        p.kv_overrides = ["nonsense"]
+    assert xlc.CommonParams.from_args(["--override-kv", "a.b=bool:true"]).kv_overrides == ["a.b=bool:true"]

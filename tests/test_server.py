@@ -316,3 +316,10 @@ def test_embeddings_dict_text_bytes(model_path):
 def test_rerank_needs_a_reranker(server):
     r = server.handle_rerank({"query": "capital of France", "documents": ["Paris", "Berlin"]})
     assert r["error"]["code"] in (400, 501) and r["error"]["message"]
+
+
+def test_overrides_reach_the_model(model_path):
+    params = make_params(model_path, tensor_buft_overrides="token_embd\\.weight=CPU",
+                         kv_overrides=["gemma3.attention.sliding_window=int:256"])
+    with xlc.Server(params) as s:
+        assert s.handle_completions({"prompt": "Hi", "max_tokens": 2})["choices"]

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <type_traits>
 #include <utility>
@@ -359,6 +360,93 @@ template <> struct codec<std::vector<common_sampler_type>> {
             if (common_sampler_types_from_names({n}).empty()) throw invalid("unknown sampler '" + n + "'");
         }
         dst = common_sampler_types_from_names(names);
+    }
+};
+
+// Tensor buffer-type overrides cross as upstream xllamacpp has them, the string
+// llama-server's -ot takes: "pattern=BUFT,pattern2=BUFT". The end markers
+// llama.cpp pads the list with are not shown.
+template <> struct codec<std::vector<llama_model_tensor_buft_override>> {
+    static std::string type() { return "str"; }
+    static ojson get(const std::vector<llama_model_tensor_buft_override> & v) {
+        std::string out;
+        for (const auto & o : v) {
+            if (!o.pattern || !o.buft) continue;
+            out += (out.empty() ? "" : ",") + std::string(o.pattern) + "=" + ggml_backend_buft_name(o.buft);
+        }
+        return out;
+    }
+    static void set(std::vector<llama_model_tensor_buft_override> & dst, const ojson & v) {
+        if (!v.is_string()) type_error("a str like \"pattern=CPU,pattern2=CPU\"", v);
+        std::map<std::string, ggml_backend_buffer_type_t> bufts;
+        for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+            if (auto * buft = ggml_backend_dev_buffer_type(ggml_backend_dev_get(i))) bufts[ggml_backend_buft_name(buft)] = buft;
+        }
+        std::vector<llama_model_tensor_buft_override> out;
+        for (const auto & item : string_split<std::string>(v.get<std::string>(), ',')) {
+            if (item.empty()) continue;
+            const size_t eq = item.find('=');
+            if (eq == std::string::npos) throw invalid("invalid value '" + item + "': expected pattern=BUFFER_TYPE");
+            const std::string name = item.substr(eq + 1);
+            auto it = bufts.find(name);
+            if (it == bufts.end()) {
+                std::string known;
+                for (const auto & [k, _] : bufts) known += (known.empty() ? "" : ", ") + k;
+                throw invalid("unknown buffer type '" + name + "' (available: " + known + ")");
+            }
+            out.push_back({intern(item.substr(0, eq)), it->second});
+        }
+        dst = std::move(out);
+    }
+    // patterns are C strings that must outlive every copy of the params
+    static const char * intern(const std::string & s) {
+        static std::mutex mutex;
+        static std::set<std::string> pool;
+        std::lock_guard<std::mutex> lock(mutex);
+        return pool.insert(s).first->c_str();
+    }
+};
+
+// Metadata overrides cross as llama-server's --override-kv strings, "KEY=TYPE:VALUE".
+template <> struct codec<llama_model_kv_override> {
+    static std::string type() { return "str"; }
+    static ojson get(const llama_model_kv_override & o) {
+        std::string out = std::string(o.key) + "=";
+        switch (o.tag) {
+            case LLAMA_KV_OVERRIDE_TYPE_INT:   return out + "int:" + std::to_string(o.val_i64);
+            case LLAMA_KV_OVERRIDE_TYPE_FLOAT: return out + "float:" + std::to_string(o.val_f64);
+            case LLAMA_KV_OVERRIDE_TYPE_BOOL:  return out + "bool:" + (o.val_bool ? "true" : "false");
+            default:                           return out + "str:" + o.val_str;
+        }
+    }
+    static void set(llama_model_kv_override & dst, const ojson & v) {
+        if (!v.is_string()) type_error("a str like \"KEY=int:42\"", v);
+        std::vector<llama_model_kv_override> parsed;
+        if (!string_parse_kv_override(v.get<std::string>().c_str(), parsed) || parsed.empty()) {
+            throw invalid("invalid override '" + v.get<std::string>() + "': expected KEY=TYPE:VALUE, TYPE one of int, float, bool, str");
+        }
+        dst = parsed.front();
+    }
+};
+
+template <> struct codec<std::vector<llama_model_kv_override>> {
+    static std::string type() { return "list[str]"; }
+    static ojson get(const std::vector<llama_model_kv_override> & v) {
+        ojson out = ojson::array();
+        for (const auto & o : v) {
+            if (o.key[0]) out.push_back(codec<llama_model_kv_override>::get(o));  // skip the end marker
+        }
+        return out;
+    }
+    static void set(std::vector<llama_model_kv_override> & dst, const ojson & v) {
+        if (!v.is_array()) type_error("a list", v);
+        std::vector<llama_model_kv_override> out;
+        for (const auto & x : v) {
+            llama_model_kv_override o{};
+            codec<llama_model_kv_override>::set(o, x);
+            out.push_back(o);
+        }
+        dst = std::move(out);
     }
 };
 

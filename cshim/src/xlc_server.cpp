@@ -321,6 +321,19 @@ void prepare_params(common_params & p) {
     auto & d = p.speculative.draft;
     if (d.cpuparams.n_threads < 0) d.cpuparams.n_threads = p.cpuparams.n_threads;
     if (d.cpuparams_batch.n_threads < 0) d.cpuparams_batch.n_threads = p.cpuparams_batch.n_threads;
+    // the end markers llama.cpp's parser adds: an empty key after the metadata overrides,
+    // null entries after the buffer-type overrides (padded to the maximum, which the
+    // memory fitting writes into)
+    if (!p.kv_overrides.empty() && p.kv_overrides.back().key[0] != 0) {
+        p.kv_overrides.emplace_back();
+        p.kv_overrides.back().key[0] = 0;
+    }
+    while (p.tensor_buft_overrides.size() < llama_max_tensor_buft_overrides()) {
+        p.tensor_buft_overrides.push_back({nullptr, nullptr});
+    }
+    if (!p.speculative.draft.tensor_buft_overrides.empty() && p.speculative.draft.tensor_buft_overrides.back().pattern) {
+        p.speculative.draft.tensor_buft_overrides.push_back({nullptr, nullptr});
+    }
     // directories, as their flag handlers leave them: with a trailing separator
     for (std::string * dir : {&p.slot_save_path, &p.media_path}) {
         if (!dir->empty() && dir->back() != '/') *dir += '/';
