@@ -323,3 +323,10 @@ def test_overrides_reach_the_model(model_path):
                          kv_overrides=["gemma3.attention.sliding_window=int:256"])
     with xlc.Server(params) as s:
         assert s.handle_completions({"prompt": "Hi", "max_tokens": 2})["choices"]
+
+
+def test_no_model_or_unknown_parameter_raise_value_error(model_path):
+    with pytest.raises(ValueError, match="model.path"):
+        xlc.Server(xlc.CommonParams())
+    with pytest.raises(TypeError):
+        xlc.Server({"model": model_path})
