@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _json
 
-from ._library import XlcError, check, ffi, lib, take_string
+from ._library import XlcError, check, ffi, last_error, lib, take_string
 from ._log import sync_log_level
 from ._params import CommonParams
 
@@ -164,8 +164,6 @@ class Server:
         if failures:
             raise failures[0]
         if rc == lib.XLC_ERR_CLOSED:
-            from ._library import last_error
-
             raise ServerClosedError(last_error())
         check(rc)
         content_type = take_string(out_type[0]) or ""
