@@ -35,12 +35,6 @@ def _body(request: Request) -> bytes:
     raise TypeError(f"a request is a dict, str or bytes, not {type(request).__name__}")
 
 
-def _wants_stream(request: Request) -> bool:
-    if isinstance(request, dict):
-        return bool(request.get("stream"))
-    return True  # text requests may stream; their answers go to the callback
-
-
 class Server:
     """Loads ``params.model.path`` and serves it in-process and on ``listening_address``.
 
@@ -119,7 +113,7 @@ class Server:
     def handle_metrics(self) -> str:
         """GET /metrics: Prometheus text (needs ``params.endpoint_metrics = True``;
         otherwise the error body llama-server answers, as text)."""
-        status, body = self._call("GET", "/metrics", None, None)
+        body = self._call("GET", "/metrics", None, None)[1]
         return body if isinstance(body, str) else _json.dumps(body).decode()
 
     # --- plumbing ------------------------------------------------------------
