@@ -136,6 +136,11 @@ def test_rpc_flag_sets_the_devices(rpc_pair):
     assert p.devices == [names[b.endpoint], names[a.endpoint], ""]
     p.rpc_servers = ""
     assert p.devices == [] and p.rpc_servers == ""
+    # -dev chooses among them, as in llama-server (whose -dev handler would not see them here)
+    p = xlc.CommonParams.from_args(["--rpc", f"{a.endpoint},{b.endpoint}", "-dev", names[b.endpoint]])
+    assert p.devices == [names[b.endpoint], ""]
+    with pytest.raises(ValueError, match="invalid device: CPU"):
+        xlc.CommonParams.from_args(["--rpc", a.endpoint, "-dev", f"{names[a.endpoint]},CPU"])
 
 
 @pytest.mark.parametrize("value, message", [
@@ -236,6 +241,34 @@ def test_an_rpc_server_killed_mid_request_ends_the_process_as_documented(model_p
     assert child.returncode == -signal.SIGABRT, (child.returncode, child.stdout, child.stderr)
     assert "process survived" not in child.stdout
     assert "RPC: Remote RPC server crashed or returned malformed response" in child.stderr, child.stderr
+
+
+ORPHANED = textwrap.dedent("""
+    import os, signal, sys
+    import xllamacpp as xlc
+    rpc = xlc.RpcServer(port=int(sys.argv[1]), threads=1)
+    print(rpc.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no finalizer
+""")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_an_rpc_server_ends_when_the_process_that_started_it_dies():
+    child = subprocess.run([sys.executable, "-c", ORPHANED, str(free_port())], capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    pid = int(child.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid), f"the RPC server {pid} outlived the process that started it"
 
 
 def test_rpc_server_binds_loopback_by_default_and_warns_otherwise():

@@ -241,8 +241,9 @@ def rpc_server(parsed: argparse.Namespace) -> int:
         raise UsageError(f"--port must be from 1 to 65535, not {parsed.port}")
     if parsed.threads is not None and parsed.threads < 1:
         raise UsageError(f"--threads must be at least 1, not {parsed.threads}")
+    parent = os.environ.get("XLLAMACPP_RPC_PARENT")  # set by xlc.RpcServer
     warning = bind_warning(host)
-    if warning and not os.environ.get("XLLAMACPP_RPC_CHILD"):
+    if warning and not parent:
         print(f"{PROG} rpc-server: WARNING: {warning}", file=sys.stderr, flush=True)
     cache_dir = parsed.cache_dir or (_default_cache_dir() if parsed.cache else None)
 
@@ -264,7 +265,8 @@ def rpc_server(parsed: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=run, name="xllamacpp-rpc-server", daemon=True).start()
     while not (stop.wait(0.25) or done.is_set()):
-        pass
+        if parent and str(os.getppid()) != parent:
+            stop.set()  # the RpcServer's process is gone (killed, aborted): no one will close this one
     if "error" in result:
         print(f"{PROG} rpc-server: error: {_one_line(result['error'])}", file=sys.stderr, flush=True)
         return 2 if isinstance(result["error"], ValueError) else 1

@@ -130,7 +130,8 @@ class RpcServer:
             cmd += ["--cache-dir", os.fspath(cache_dir)]
         env = dict(os.environ)
         env.setdefault("XLLAMACPP_LIB", str(_library_path))  # the same library as this process
-        env["XLLAMACPP_RPC_CHILD"] = "1"  # the child leaves the bind warning to this process
+        # the child leaves the bind warning to this process, and ends if this process does
+        env["XLLAMACPP_RPC_PARENT"] = str(os.getpid())
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, env=env)
         self._finalizer = weakref.finalize(self, _stop, self._proc)

@@ -643,6 +643,11 @@ void params_parse_args(common_params & p, const std::vector<std::string> & args)
                 rpc_servers_set(out, value("a list of RPC servers"));
                 continue;
             }
+            if ((arg == "-dev" || arg == "--device") && opt.handler_string) {
+                const std::string list = value("a list of devices");
+                if (!rpc_device_flag(out, list)) opt.handler_string(out, list);
+                continue;
+            }
             if (opt.handler_void) {
                 opt.handler_void(out);
             } else if (opt.handler_bool) {

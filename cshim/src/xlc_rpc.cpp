@@ -407,6 +407,25 @@ void rpc_servers_set(common_params & p, const ojson & value) {
     p.devices = devices;
 }
 
+bool rpc_device_flag(common_params & p, const std::string & value) {
+    const auto names = string_split<std::string>(value, ',');
+    bool any_rpc = false;
+    for (const auto & n : names) any_rpc = any_rpc || rpc_device_by_name(trim(n)) != nullptr;
+    if (!any_rpc) return false;
+    std::vector<ggml_backend_dev_t> devices;
+    for (const auto & n : names) {
+        const std::string name = trim(n);
+        ggml_backend_dev_t dev = rpc_device_by_name(name);
+        if (!dev) dev = ggml_backend_dev_by_name(name.c_str());
+        // as llama.cpp's handler: the CPU is always used, so naming it is a mistake
+        if (!dev || ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU) throw invalid("invalid device: " + name);
+        devices.push_back(dev);
+    }
+    devices.push_back(nullptr);
+    p.devices = devices;
+    return true;
+}
+
 ggml_backend_dev_t rpc_device_by_name(const std::string & name) {
     std::lock_guard<std::mutex> lock(g_mutex);
     for (const auto & s : g_servers) {

@@ -21,6 +21,10 @@ std::string rpc_servers_type();
 ojson       rpc_servers_get(const common_params & p);
 void        rpc_servers_set(common_params & p, const ojson & value);
 
+// -dev/--device when its list names an RPC server's device (which llama.cpp's handler, reading
+// ggml's global list, would not find): sets p.devices and returns true; false leaves it to llama.cpp.
+bool rpc_device_flag(common_params & p, const std::string & value);
+
 // A device of an RPC server this process has named ("RPC0", ...), or nullptr.
 // These devices stay out of ggml's global list, so a model uses them only when
 // its `devices` names them.
