@@ -163,19 +163,18 @@ def serve(args: list) -> int:
         return _usage_error(_one_line(e), "serve")
     if not params.model.path:
         return _usage_error("no model: give one with -m FILE", "serve")
-    try:
-        server = xlc.Server(params)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted while loading", file=sys.stderr)
-        return 130
-    except (ValueError, RuntimeError, OSError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    # handled from before the model loads: a Ctrl-C during the load stops the server once it is up
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    where = server.listening_address or "in-process only (no HTTP port)"
-    print(f"{PROG}: serving {params.model.path} on {where} (Ctrl-C stops)", flush=True)
+    try:
+        server = xlc.Server(params)
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    if not stop.is_set():
+        where = server.listening_address or "in-process only (no HTTP port)"
+        print(f"{PROG}: serving {params.model.path} on {where} (Ctrl-C stops)", flush=True)
     while not stop.wait(0.5):
         pass
     print(f"{PROG}: stopping", flush=True)
@@ -290,6 +289,10 @@ def _size(n: float) -> str:
 def _why_this_library() -> str:
     from . import _library
 
+    choice = getattr(_library, "choice", None)  # the loader's own record, where it keeps one
+    if choice is not None and getattr(choice, "reason", ""):
+        others = "; ".join(f"not {r.backend}: {r.reason}" for r in getattr(choice, "rejected", ()))
+        return choice.reason + (f" ({others})" if others else "")
     if os.environ.get("XLLAMACPP_LIB"):
         return "XLLAMACPP_LIB names it"
     if os.environ.get("XLLAMACPP_BACKEND"):
