@@ -3,7 +3,7 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 BACKEND     ?= cpu
-BUILD_DIR   ?= build/$(BACKEND)
+BUILD_DIR   ?= build/$(BACKEND)$(if $(filter 1,$(XLLAMACPP_PORTABLE)),-portable)
 HOST        ?= 127.0.0.1
 PORT        ?= 8080
 MODEL       ?= models/gemma-3-270m-q4_k_m.gguf
@@ -23,7 +23,25 @@ CMAKE_FLAGS += -DXLC_PORTABLE=ON
 endif
 LIB := xllamacpp/lib/libxlc-$(BACKEND).so
 
-.PHONY: all build deps venv vendor lib ffi download serve test docs bench bench-peers bench-structured clean distclean
+# GPU backends, never part of `make test`: `make BACKEND=vulkan`, `make BACKEND=cuda CUDA_ARCHS="90;120"`.
+# CUDA: a toolkit without cuBLAS (nvcc alone) takes cuBLAS from PyPI's nvidia-cublas wheel,
+# unpacked once outside the checkout.
+CUDA_HOME      ?= /usr/local/cuda
+CUDA_ARCHS     ?= 90
+CUBLAS_VERSION ?= 13.0.2.14
+CUDA_DEPS      ?= $(HOME)/.cache/xllamacpp/cuda-deps
+CUBLAS_DIR     := $(CUDA_DEPS)/nvidia/cu$(firstword $(subst ., ,$(CUBLAS_VERSION)))
+ifeq ($(BACKEND),cuda)
+CMAKE_FLAGS += "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS)" -DCMAKE_CUDA_COMPILER=$(CUDA_HOME)/bin/nvcc
+ifneq ($(shell command -v ccache),)
+CMAKE_FLAGS += -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache
+endif
+ifeq ($(wildcard $(CUDA_HOME)/lib64/libcublas.so*),)
+CMAKE_FLAGS += -DXLC_CUDA_LIBS_DIR=$(CUBLAS_DIR)
+endif
+endif
+
+.PHONY: all build deps venv vendor lib backend-deps ffi download serve test docs bench bench-peers bench-structured clean distclean
 
 all: build
 
@@ -48,11 +66,25 @@ venv: deps $(VENV)/.stamp
 vendor:
 	$(PY) vendor/fetch.py
 
-lib: vendor
+lib: vendor backend-deps
 	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake -S cshim -B $(BUILD_DIR) $(CMAKE_FLAGS); fi
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target xlc
 	@mkdir -p xllamacpp/lib
-	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB)
+	@# a new file renamed over the old: a process that has the old one loaded keeps it intact
+	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB).tmp && mv -f $(LIB).tmp $(LIB)
+
+# What a backend needs to build, installed when missing (apt as root; pip outside the checkout).
+backend-deps:
+ifeq ($(BACKEND),vulkan)
+	@command -v glslc >/dev/null && [ -f /usr/include/vulkan/vulkan.h ] && ls /usr/share/vulkan/icd.d/lvp_icd* >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq libvulkan-dev glslc mesa-vulkan-drivers >/dev/null || \
+	    { echo "install libvulkan-dev, glslc and mesa-vulkan-drivers (apt)"; exit 1; }; }
+endif
+ifeq ($(BACKEND),cuda)
+	@[ -x $(CUDA_HOME)/bin/nvcc ] || { echo "no nvcc in $(CUDA_HOME)/bin: set CUDA_HOME"; exit 1; }
+	@[ -n "$(wildcard $(CUDA_HOME)/lib64/libcublas.so*)" ] || ls $(CUBLAS_DIR)/lib/libcublas.so.* >/dev/null 2>&1 || \
+	  $(PYTHON) -m pip install -q --no-deps --target $(CUDA_DEPS) nvidia-cublas==$(CUBLAS_VERSION)
+endif
 
 ffi:
 	$(PY) build_ffi.py
