@@ -157,6 +157,14 @@ XLC_API void xlc_server_close(xlc_server * server);
 /* Closes (if needed) and frees the server. */
 XLC_API void xlc_server_free(xlc_server * server);
 
+/* --- backends ------------------------------------------------------------ */
+
+/* The CPU kernels in use, as JSON {"chosen": name, "variants": [{"name", "score"}, ...]}. A portable
+ * build holds ggml's CPU backend once per instruction-set level and uses the best-scoring one this CPU
+ * runs (score 0: it cannot), or the one $XLLAMACPP_CPU_VARIANT names if this CPU runs it; a build for
+ * its build machine's CPU reports "native" and no variants. Caller frees. */
+XLC_API char * xlc_cpu_variants(void);
+
 /* XLC_CDEF_END */
 
 #ifdef __cplusplus
