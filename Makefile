@@ -76,9 +76,9 @@ lib: vendor backend-deps
 # What a backend needs to build, installed when missing (apt as root; pip outside the checkout).
 backend-deps:
 ifeq ($(BACKEND),vulkan)
-	@command -v glslc >/dev/null && [ -f /usr/include/vulkan/vulkan.h ] && ls /usr/share/vulkan/icd.d/lvp_icd* >/dev/null 2>&1 || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq libvulkan-dev glslc mesa-vulkan-drivers >/dev/null || \
-	    { echo "install libvulkan-dev, glslc and mesa-vulkan-drivers (apt)"; exit 1; }; }
+	@command -v glslc >/dev/null && [ -f /usr/include/vulkan/vulkan.h ] && [ -d /usr/share/cmake/SPIRV-Headers ] && ls /usr/share/vulkan/icd.d/lvp_icd* >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq libvulkan-dev glslc spirv-headers mesa-vulkan-drivers >/dev/null || \
+	    { echo "install libvulkan-dev, glslc, spirv-headers and mesa-vulkan-drivers (apt)"; exit 1; }; }
 endif
 ifeq ($(BACKEND),cuda)
 	@[ -x $(CUDA_HOME)/bin/nvcc ] || { echo "no nvcc in $(CUDA_HOME)/bin: set CUDA_HOME"; exit 1; }
