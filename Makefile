@@ -41,7 +41,7 @@ CMAKE_FLAGS += -DXLC_CUDA_LIBS_DIR=$(CUBLAS_DIR)
 endif
 endif
 
-.PHONY: all build deps venv vendor lib backend-deps ffi download serve test docs bench bench-peers bench-structured clean distclean
+.PHONY: all build deps venv vendor lib lib-build backend-deps ffi download serve test docs bench bench-peers bench-structured clean distclean
 
 all: build
 
@@ -66,12 +66,15 @@ venv: deps $(VENV)/.stamp
 vendor:
 	$(PY) vendor/fetch.py
 
-lib: vendor backend-deps
-	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake -S cshim -B $(BUILD_DIR) $(CMAKE_FLAGS); fi
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target xlc
+lib: lib-build
 	@mkdir -p xllamacpp/lib
 	@# a new file renamed over the old: a process that has the old one loaded keeps it intact
 	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB).tmp && mv -f $(LIB).tmp $(LIB)
+
+# The library in $(BUILD_DIR), not installed into the package.
+lib-build: vendor backend-deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake -S cshim -B $(BUILD_DIR) $(CMAKE_FLAGS); fi
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target xlc
 
 # What a backend needs to build, installed when missing (apt as root; pip outside the checkout).
 backend-deps:
@@ -125,3 +128,48 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) vendor/llama.cpp models
+
+# --- backends: GPU libraries, the portable CPU library, wheels (none of it in `make test`) ---
+.PHONY: test-vulkan test-portable bench-portable test-cuda gpu-report wheel test-wheel
+
+# The Vulkan library beside the CPU one, tested on lavapipe (Mesa's software Vulkan device).
+test-vulkan: build download
+	$(MAKE) BACKEND=vulkan lib
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends.py tests/test_backends_vulkan.py
+
+# The portable CPU library (every instruction-set level inside) in build/cpu-portable.
+PORTABLE_CPU := build/cpu-portable/libxlc-cpu.so
+test-portable: build download
+	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
+	XLLAMACPP_TEST_PORTABLE_LIB=$(PORTABLE_CPU) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends_portable.py
+
+# Portable against native, interleaved in one run; the table goes into docs/benchmarks.md.
+bench-portable: build download
+	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
+	$(PY) bench/backends.py --write --name "portable CPU library" native=$(LIB) portable=$(PORTABLE_CPU)
+
+# Where an NVIDIA GPU is at hand: the CUDA library, the model tests on it, and its figures beside the
+# CPU library's in docs/benchmarks.md. On a machine without the driver, the CUDA tests check that it
+# is refused by name.
+test-cuda: build download
+	$(MAKE) BACKEND=cuda lib
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends.py tests/test_backends_cuda.py
+gpu-report: test-cuda
+	XLLAMACPP_BACKEND=cuda $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_server.py tests/test_http.py
+	$(PY) bench/backends.py --write --name "CUDA library" cpu=XLLAMACPP_BACKEND=cpu cuda=XLLAMACPP_BACKEND=cuda
+
+# dist/$(BACKEND)/xllamacpp-*.whl: the portable CPU library, and for BACKEND=cuda|hip|vulkan that
+# library beside it (the GPU wheel falls back to its CPU library where the GPU library finds no device).
+WHEEL_LIBS := build/cpu-portable/libxlc-cpu.so $(if $(filter-out cpu,$(BACKEND)),build/$(BACKEND)-portable/libxlc-$(BACKEND).so)
+wheel: venv
+	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
+	$(if $(filter-out cpu,$(BACKEND)),$(MAKE) BACKEND=$(BACKEND) XLLAMACPP_PORTABLE=1 lib-build)
+	$(PY) build_ffi.py
+	rm -rf dist/$(BACKEND)
+	XLLAMACPP_PREBUILT=1 XLLAMACPP_WHEEL_LIBS="$(WHEEL_LIBS)" $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist/$(BACKEND) .
+	@ls -l dist/$(BACKEND)/*.whl
+
+# The CPU wheel installed into fresh CPython and PyPy virtual environments outside the checkout.
+test-wheel: wheel download
+	XLLAMACPP_TEST_WHEEL=$$(ls dist/cpu/*.whl) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_wheel.py
+

@@ -20,24 +20,42 @@ from xllamacpp import _library
 ROOT = Path(__file__).resolve().parents[1]
 CPU_LIB = _library.LIB_DIR / "libxlc-cpu.so"
 
-# Prints the choice as JSON, then (with a model path) a short greedy completion.
+# Prints the choice as JSON and, given a job (JSON: model, n_predict, embed), runs it on the model
+# with every layer offloaded: a greedy completion's tokens, or mean-pooled embeddings.
 REPORT = r"""
-import json, sys
+import json, logging, sys
 import xllamacpp as xlc
 c = xlc.library_choice
 out = {"backend": xlc.BACKEND, "path": str(xlc.library_path), "reason": c.reason, "devices": list(c.devices),
-       "cpu_variant": c.cpu_variant, "rejected": [[r.backend, str(r.path), r.reason] for r in c.rejected]}
+       "cpu_variant": c.cpu_variant, "rejected": [[r.backend, str(r.path), r.reason] for r in c.rejected],
+       "device_info": xlc.get_device_info()}
 if len(sys.argv) > 1:
+    job = json.loads(sys.argv[1])
+    lines = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+    logging.getLogger("xllamacpp").addHandler(Keep())
+    xlc.set_log_level(logging.INFO)
     p = xlc.CommonParams()
-    p.model.path = sys.argv[1]
+    p.model.path = job["model"]
     p.n_ctx = 512
     p.n_gpu_layers = 99
     p.warmup = False
     p.sampling.temp = 0.0
     p.sampling.top_k = 1
+    if "embed" in job:
+        p.embedding = True
+        p.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     with xlc.Server(p) as s:
-        r = s.handle("POST", "/completion", {"prompt": "The capital of France is", "n_predict": 8, "return_tokens": True})
-        out["text"], out["tokens"] = r["content"], r["tokens"]
+        if "embed" in job:
+            r = s.handle_embeddings({"input": job["embed"]})
+            out["embeddings"] = [d["embedding"] for d in r["data"]]
+        else:
+            r = s.handle("POST", "/completion", {"prompt": job.get("prompt", "The capital of France is"),
+                                                 "n_predict": job.get("n_predict", 8), "return_tokens": True})
+            out["text"], out["tokens"] = r["content"], r["tokens"]
+    out["offload"] = [m for m in lines if "offloaded" in m]
 print("CHOICE " + json.dumps(out))
 """
 
@@ -50,8 +68,9 @@ def clean_env(**env: str) -> dict:
     return base
 
 
-def choose(*args: str, **env: str) -> dict:
-    """Imports xllamacpp in a fresh process (optionally runs a completion) and returns its choice."""
+def choose(job: dict | None = None, **env: str) -> dict:
+    """Imports xllamacpp in a fresh process (and runs a job) and returns what it reports."""
+    args = [json.dumps(job)] if job else []
     r = subprocess.run([sys.executable, "-c", REPORT, *args], capture_output=True, text=True,
                        env=clean_env(**env), cwd=str(ROOT), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -92,7 +111,7 @@ def test_automatic_choice_without_gpu_libraries_takes_cpu_and_says_why(tmp_path)
 
 
 def test_named_cpu_backend_works_in_a_fresh_process(model_path):
-    c = choose(model_path, XLLAMACPP_BACKEND="cpu")
+    c = choose({"model": model_path}, XLLAMACPP_BACKEND="cpu")
     assert c["backend"] == "cpu" and c["reason"] == "XLLAMACPP_BACKEND=cpu"
     assert c["rejected"] == [] and c["devices"] == []
     assert len(c["tokens"]) == 8 and c["text"].strip()
