@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 try:
@@ -73,16 +73,19 @@ class BuildPy(build_py):
                 shutil.copy2(ROOT / name, lib_dir / Path(name).name)
 
 
+class PlatformDistribution(Distribution):
+    """Holds a platform library: the wheel's root is platlib, not purelib."""
+
+    def has_ext_modules(self) -> bool:
+        return True
+
+
 class BdistWheel(bdist_wheel):
     """The wheel holds a platform library but no CPython extension: py3-none-<platform>."""
-
-    def finalize_options(self) -> None:
-        super().finalize_options()
-        self.root_is_pure = False
 
     def get_tag(self):
         _, _, platform = super().get_tag()
         return "py3", "none", platform
 
 
-setup(cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel})
+setup(distclass=PlatformDistribution, cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel})
