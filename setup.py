@@ -7,7 +7,9 @@ architecture (ggml's CPU kernels for every instruction-set level inside, the
 best chosen at run time). XLLAMACPP_PREBUILT=1 (used by `make`, which builds
 them itself) skips the native build; XLLAMACPP_WHEEL_LIBS="a.so b.so" then
 names the libraries the package carries instead of those in xllamacpp/lib
-(`make wheel`).
+(`make wheel`). CUDA: XLLAMACPP_CUDA_ARCHS (default 90) and, for a toolkit
+without cuBLAS, XLLAMACPP_CUDA_LIBS_DIR (the nvidia/cu13 folder of PyPI's
+nvidia-cublas wheel).
 """
 from __future__ import annotations
 
@@ -47,8 +49,14 @@ def build_native(dest: Path) -> None:
     portable = ["-DXLC_PORTABLE=ON"] if os.environ.get("XLLAMACPP_PORTABLE") == "1" else []
     for backend in _backends():
         build_dir = ROOT / "build" / (backend + ("-portable" if portable else ""))
+        extra = []
+        if backend == "cuda":  # as `make BACKEND=cuda` passes them (see the Makefile)
+            extra.append("-DCMAKE_CUDA_ARCHITECTURES=" + os.environ.get("XLLAMACPP_CUDA_ARCHS", "90"))
+            if os.environ.get("XLLAMACPP_CUDA_LIBS_DIR"):
+                extra.append("-DXLC_CUDA_LIBS_DIR=" + os.environ["XLLAMACPP_CUDA_LIBS_DIR"])
         subprocess.check_call(["cmake", "-S", str(ROOT / "cshim"), "-B", str(build_dir), "-G", "Ninja",
-                               "-DCMAKE_BUILD_TYPE=Release", f"-DXLC_BACKEND={backend}", *launcher, *portable])
+                               "-DCMAKE_BUILD_TYPE=Release", f"-DXLC_BACKEND={backend}", *launcher, *portable,
+                               *extra])
         subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "xlc", "-j", str(os.cpu_count() or 2)])
         tmp = dest / f"libxlc-{backend}.so.tmp"
         shutil.copy2(build_dir / f"libxlc-{backend}.so", tmp)
