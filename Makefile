@@ -31,6 +31,11 @@ CUDA_ARCHS     ?= 90
 CUBLAS_VERSION ?= 13.0.2.14
 CUDA_DEPS      ?= $(HOME)/.cache/xllamacpp/cuda-deps
 CUBLAS_DIR     := $(CUDA_DEPS)/nvidia/cu$(firstword $(subst ., ,$(CUBLAS_VERSION)))
+# Vulkan: headers newer than Debian 12's when the system's are too old (scripts/vulkan_headers.sh)
+ifeq ($(BACKEND),vulkan)
+VULKAN_INCLUDE := $(shell scripts/vulkan_headers.sh)
+CMAKE_FLAGS += $(if $(VULKAN_INCLUDE),-DVulkan_INCLUDE_DIR=$(VULKAN_INCLUDE))
+endif
 ifeq ($(BACKEND),cuda)
 CMAKE_FLAGS += "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS)" -DCMAKE_CUDA_COMPILER=$(CUDA_HOME)/bin/nvcc
 ifneq ($(shell command -v ccache),)
