@@ -20,7 +20,7 @@ from xllamacpp import _library
 ROOT = Path(__file__).resolve().parents[1]
 CPU_LIB = _library.LIB_DIR / "libxlc-cpu.so"
 
-# Prints the choice as JSON and, given a job (JSON: model, n_predict, embed), runs it on the model
+# Prints the choice as JSON and, given a job (JSON: model, prompt, n_predict, embed, flash_attn), runs it on the model
 # with every layer offloaded: a greedy completion's tokens, or mean-pooled embeddings.
 REPORT = r"""
 import json, logging, sys
@@ -44,6 +44,8 @@ if len(sys.argv) > 1:
     p.warmup = False
     p.sampling.temp = 0.0
     p.sampling.top_k = 1
+    if job.get("flash_attn") is False:
+        p.flash_attn_type = xlc.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
     if "embed" in job:
         p.embedding = True
         p.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
