@@ -20,7 +20,7 @@ from xllamacpp import _library
 ROOT = Path(__file__).resolve().parents[1]
 CPU_LIB = _library.LIB_DIR / "libxlc-cpu.so"
 
-# Prints the choice as JSON and, given a job (JSON: model, prompt, n_predict, embed, flash_attn), runs it on the model
+# Prints the choice as JSON and, given a job (JSON: model, prompt, n_predict, n_probs, embed, flash_attn), runs it on the model
 # with every layer offloaded: a greedy completion's tokens, or mean-pooled embeddings.
 REPORT = r"""
 import json, logging, sys
@@ -55,8 +55,10 @@ if len(sys.argv) > 1:
             out["embeddings"] = [d["embedding"] for d in r["data"]]
         else:
             r = s.handle("POST", "/completion", {"prompt": job.get("prompt", "The capital of France is"),
-                                                 "n_predict": job.get("n_predict", 8), "return_tokens": True})
+                                                 "n_predict": job.get("n_predict", 8), "return_tokens": True,
+                                                 "n_probs": job.get("n_probs", 0)})
             out["text"], out["tokens"] = r["content"], r["tokens"]
+            out["probs"] = r.get("completion_probabilities", [])
     out["offload"] = [m for m in lines if "offloaded" in m]
 print("CHOICE " + json.dumps(out))
 """
