@@ -63,6 +63,7 @@ class System:
         t = self.ask(cmd="run", req=REQUEST)["timings"]
         self.prefill.append(t["prompt_per_second"])
         self.decode.append(t["predicted_per_second"])
+        print(f"{self.name}: prefill {self.prefill[-1]:.1f} tok/s, decode {self.decode[-1]:.1f} tok/s", file=sys.stderr)
 
     def close(self) -> None:
         self.ask(cmd="stop")
