@@ -52,7 +52,8 @@ lib: vendor
 	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake -S cshim -B $(BUILD_DIR) $(CMAKE_FLAGS); fi
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target xlc
 	@mkdir -p xllamacpp/lib
-	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB)
+	@# write a new file and rename it over the old: a process that has the old one loaded keeps it
+	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB).tmp.$$$$ && mv -f $(LIB).tmp.$$$$ $(LIB)
 
 ffi:
 	$(PY) build_ffi.py

@@ -46,7 +46,10 @@ def build_native(dest: Path) -> None:
         subprocess.check_call(["cmake", "-S", str(ROOT / "cshim"), "-B", str(build_dir), "-G", "Ninja",
                                "-DCMAKE_BUILD_TYPE=Release", f"-DXLC_BACKEND={backend}", *launcher, *portable])
         subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "xlc", "-j", str(os.cpu_count() or 2)])
-        shutil.copy2(build_dir / f"libxlc-{backend}.so", dest / f"libxlc-{backend}.so")
+        # a new file renamed over the old: a process that has the old one loaded keeps it
+        tmp = dest / f".libxlc-{backend}.so.{os.getpid()}.tmp"
+        shutil.copy2(build_dir / f"libxlc-{backend}.so", tmp)
+        os.replace(tmp, dest / f"libxlc-{backend}.so")
 
 
 class BuildPy(build_py):
