@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ._errors import BY_STATUS, XlcError, XlcRuntimeError
 from ._xlc_ffi import ffi
 
 BACKENDS = ("cuda", "hip", "vulkan", "cpu")  # preference order when none is named
@@ -64,12 +65,27 @@ lib, path = load()
 BACKEND = ffi.string(lib.xlc_backend()).decode()
 
 
-class XlcError(RuntimeError):
-    """A failure reported by the facade that has no more specific Python type."""
-
-
 def last_error() -> str:
     return ffi.string(lib.xlc_last_error()).decode("utf-8", "replace")
+
+
+def status_name(status: int) -> str:
+    """The xlc_status enum name of a status number ("XLC_ERR_INVALID_ARGUMENT")."""
+    name = ffi.string(ffi.cast("xlc_status", status))
+    return name if isinstance(name, str) else str(status)
+
+
+def error_for(status: int, message: str | None = None) -> XlcError:
+    """The exception for a failed call: the class for its status, the facade's message."""
+    name = status_name(status)
+    text = message or last_error() or ffi.string(lib.xlc_status_string(status)).decode()
+    return BY_STATUS.get(name, XlcRuntimeError).make(text, status=name)
+
+
+def check(status: int) -> None:
+    """Raises the exception for a non-OK xlc_status, with the facade's message."""
+    if status != lib.XLC_OK:
+        raise error_for(status)
 
 
 def take_string(ptr) -> str | None:
@@ -82,22 +98,8 @@ def take_string(ptr) -> str | None:
         lib.xlc_free(ptr)
 
 
-def check(status: int, exc_type: type = ValueError) -> None:
-    """Raises for a non-OK xlc_status, with the facade's message."""
-    if status == lib.XLC_OK:
-        return
-    message = last_error() or f"xlc status {status}"
-    if status == lib.XLC_ERR_INVALID_ARGUMENT:
-        raise exc_type(message)
-    if status == lib.XLC_ERR_NOT_FOUND:
-        raise FileNotFoundError(message)
-    if status in (lib.XLC_ERR_MODEL_LOAD, lib.XLC_ERR_IO):
-        raise RuntimeError(message)
-    raise XlcError(message)
-
-
-def call_out(fn, *args, exc_type: type = ValueError) -> str:
+def call_out(fn, *args) -> str:
     """Calls fn(*args, char **out), checks the status and returns *out."""
     out = ffi.new("char **")
-    check(fn(*args, out), exc_type)
+    check(fn(*args, out))
     return take_string(out[0]) or ""

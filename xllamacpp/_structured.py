@@ -11,6 +11,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from ._errors import NotFoundError, XlcError
 from ._library import check, lib
 
 _ENGINES = ("llguidance", "gbnf")
@@ -20,19 +21,19 @@ _load_error: str | None = None
 def _llguidance_library() -> Path:
     spec = importlib.util.find_spec("llguidance")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the llguidance package is not installed")
+        raise NotFoundError("the llguidance package is not installed")
     for folder in spec.submodule_search_locations:
         found = sorted(Path(folder).glob("_lib*.so"))
         if found:
             return found[0]
-    raise FileNotFoundError("the llguidance package has no _lib*.so")
+    raise NotFoundError("the llguidance package has no _lib*.so")
 
 
 def _load() -> None:
     global _load_error
     try:
-        check(lib.xlc_llguidance_load(str(_llguidance_library()).encode()), OSError)
-    except (OSError, FileNotFoundError, RuntimeError) as e:
+        check(lib.xlc_llguidance_load(str(_llguidance_library()).encode()))
+    except (OSError, XlcError) as e:
         _load_error = str(e)
         logging.getLogger("xllamacpp").warning(
             "LLGuidance is not available (%s); JSON schemas use llama.cpp's GBNF engine", e)

@@ -5,22 +5,23 @@ from typing import Any
 
 from . import _json
 
-from ._library import call_out, ffi, lib, take_string
+from ._errors import InvalidTypeError
+from ._library import call_out, ffi, lib
 
 
 def get_system_info() -> str:
     """llama.cpp's system info line ("CPU : SSE3 = 1 | ...")."""
-    return take_string(lib.xlc_system_info()) or ""
+    return call_out(lib.xlc_system_info)
 
 
 def get_device_info() -> list[dict[str, Any]]:
     """The devices ggml sees (CPU included): name, description, type, memory_free, memory_total."""
-    return _json.loads(take_string(lib.xlc_devices()) or "[]")
+    return _json.loads(call_out(lib.xlc_devices))
 
 
 def get_build_info() -> dict[str, Any]:
     """The vendored llama.cpp's build number and commit, the compiler and the backend."""
-    return _json.loads(take_string(lib.xlc_build_info()) or "{}")
+    return _json.loads(call_out(lib.xlc_build_info))
 
 
 def _json_text(value: Any, what: str) -> bytes:
@@ -31,7 +32,7 @@ def _json_text(value: Any, what: str) -> bytes:
     try:
         return _json.dumps(value)
     except TypeError as e:
-        raise TypeError(f"{what} must be a dict or a JSON string: {e}") from None
+        raise InvalidTypeError(f"{what} must be a dict or a JSON string: {e}") from None
 
 
 def json_schema_to_grammar(schema: dict | str | bytes) -> str:

@@ -527,6 +527,7 @@ void params_apply(common_params & p, const ojson & values) {
         } catch (const error & e) {
             throw invalid("parameter '" + name + "': " + e.what());
         }
+        params_check_field(name, p);
     }
 }
 
@@ -646,14 +647,11 @@ using namespace xlc;
 
 extern "C" {
 
-char * xlc_params_schema(void) {
-    init_once();
-    try {
-        return dup(params_schema().dump());
-    } catch (const std::exception & e) {
-        set_error(e.what());
-        return nullptr;
-    }
+xlc_status xlc_params_schema(char ** out) {
+    return return_text(out, [] {
+        init_once();
+        return params_schema().dump();
+    });
 }
 
 xlc_status xlc_params_apply(const char * params_json, char ** out) {
