@@ -25,7 +25,7 @@ def _body(request: Request) -> bytes:
     if isinstance(request, (dict, list)):
         try:
             return _json.dumps(request)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, RecursionError) as e:
             raise InvalidTypeError(f"the request cannot be sent as JSON: {e}") from None
     if isinstance(request, str):
         return request.encode("utf-8", "surrogatepass")

@@ -99,8 +99,12 @@ void params_check_field(const std::string & name, const common_params & p) {
     }
 }
 
-void params_check_server(const common_params & p) {
+void params_check_ranges(const common_params & p) {
     for (const auto & r : rules()) check_rule(r, p);
+}
+
+void params_check_server(const common_params & p) {
+    params_check_ranges(p);
 
     for (size_t i = 0; i < sizeof(p.tensor_split) / sizeof(p.tensor_split[0]); ++i) {
         if (!(p.tensor_split[i] >= 0.0f)) {

@@ -27,7 +27,7 @@ namespace xlc {
 using handler_t = server_http_context::handler_t;
 
 // Fixed HTTP workers at the least (see prepare_params in xlc_server.cpp).
-constexpr int k_min_http_workers = 32;
+constexpr int k_min_http_workers = 64;
 
 struct route {
     const char * method;

@@ -18,6 +18,8 @@ namespace xlc {
 
 namespace {
 
+constexpr size_t k_max_json_depth = 256;
+
 [[noreturn]] void refuse(const std::string & where, const std::string & what) {
     throw std::invalid_argument(where + " " + what);
 }
@@ -46,8 +48,14 @@ void need_object(const ojson & v, const std::string & path) {
 
 // --- token ids -----------------------------------------------------------------------
 
+// The string value of obj[key], or "" when there is none.
+std::string string_member(const ojson & obj, const char * key) {
+    const ojson * v = member(obj, key);
+    return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
 void check_token(const ojson & v, const std::string & path, const model_facts & facts) {
-    if (v.is_number_float()) refuse(path, "must be an integer token id, not " + v.dump());
+    if (!v.is_number_integer()) refuse(path, "must be an integer token id, not " + v.dump());
     const bool negative = v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0;
     const bool too_big = v.is_number_unsigned() ? v.get<uint64_t>() >= static_cast<uint64_t>(facts.n_vocab)
                                                 : !negative && v.get<int64_t>() >= facts.n_vocab;
@@ -250,7 +258,7 @@ void check_responses_input(const ojson & body, const model_facts & facts) {
         if (!content || !content->is_array()) continue;
         for (size_t j = 0; j < content->size(); ++j) {
             const ojson & part = (*content)[j];
-            if (part.is_object() && part.value("type", "") == "input_image") {
+            if (string_member(part, "type") == "input_image") {
                 need_projector(facts.has_image, "image", at(at(at("input", i), "content"), j));
             }
         }
@@ -284,11 +292,36 @@ bool is_one_of(const std::string & path, std::initializer_list<const char *> pat
     return false;
 }
 
+// How deeply arrays and objects nest in JSON text (strings skipped), stopping past `limit`.
+size_t json_depth(const std::string & text, size_t limit) {
+    size_t depth = 0, deepest = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest && (deepest = depth) > limit) break;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
 } // namespace
 
 void validate_request(const std::string & method, const std::string & route_path,
                       const std::string & body_text, const model_facts & facts) {
     if (method != "POST") return;
+    // nlohmann's JSON (llama.cpp's and ours) copies and frees nested values recursively: a
+    // body nested a hundred thousand deep overflows the stack before any check could run
+    if (json_depth(body_text, k_max_json_depth) > k_max_json_depth) {
+        refuse("the request body", "nests arrays and objects more than " + std::to_string(k_max_json_depth) + " deep");
+    }
     // a body that does not parse is llama.cpp's to refuse (400, with the parser's message)
     const ojson body = ojson::parse(body_text, nullptr, false);
     if (body.is_discarded()) return;

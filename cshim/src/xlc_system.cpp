@@ -69,7 +69,7 @@ xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out) {
         } catch (const std::exception & e) {
             throw invalid(e.what());
         }
-        *out = dup(grammar);
+        *out = dup_or_throw(grammar);
     });
 }
 
