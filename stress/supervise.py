@@ -43,10 +43,9 @@ def run_cases(module: str, runner: str, cases: list, timeout: float, memory_gib:
         sel.register(proc.stdout, selectors.EVENT_READ)
         buffer = b""
         current = None
-        started = time.monotonic()
-        startup_deadline = started + max(timeout, 120)
+        started = time.monotonic()  # of the current case, or of the last sign of life between cases
         while True:
-            deadline = (started + timeout) if current is not None else startup_deadline
+            deadline = started + (timeout if current is not None else max(timeout, 120))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 proc.kill()
@@ -76,6 +75,7 @@ def run_cases(module: str, runner: str, cases: list, timeout: float, memory_gib:
                 elif "id" in record:
                     results[record["id"]] = record
                     current = None
+                    started = time.monotonic()
                     if progress:
                         progress(record)
             if (not events or not chunk) and proc.poll() is not None:

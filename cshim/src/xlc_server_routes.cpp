@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <set>
 
 using namespace xlc;
 
@@ -108,10 +109,12 @@ private:
 };
 
 // Same contract as llama-server's wrapper: a handler never throws; invalid_argument
-// is the client's fault (400), anything else is ours (500). One addition: a JSON
+// is the client's fault (400), anything else is ours (500). Two additions: a JSON
 // error (a body that does not parse, a field of the wrong type) is the client's too,
-// where llama-server answers 500.
-template <class F> server_http_res_ptr answer_errors(F && fn) noexcept {
+// where llama-server answers 500; and so is any error of a route that only converts
+// and parses the request before it hands it to handle_completions_impl (which
+// answers its own errors), when `parse_errors_are_the_clients` says so.
+template <class F> server_http_res_ptr answer_errors(F && fn, bool parse_errors_are_the_clients) noexcept {
     std::string message;
     error_type type = ERROR_TYPE_SERVER;
     try {
@@ -125,6 +128,7 @@ template <class F> server_http_res_ptr answer_errors(F && fn) noexcept {
     } catch (const std::bad_alloc &) {
         message = "out of memory";
     } catch (const std::exception & e) {
+        if (parse_errors_are_the_clients) type = ERROR_TYPE_INVALID_REQUEST;
         message = e.what();
     } catch (...) {
         message = "unknown error";
@@ -140,12 +144,26 @@ template <class F> server_http_res_ptr answer_errors(F && fn) noexcept {
     }
 }
 
+// The chat-shaped routes: llama-server's handler converts and parses the request
+// (oaicompat_chat_params_parse, the Anthropic and Responses converters, the chat
+// template) and then calls handle_completions_impl, which answers its own errors;
+// what escapes them is a request it could not take (a runtime_error, a 500 there).
+bool parses_then_runs(const std::string & path) {
+    static const std::set<std::string> routes = {
+        "/chat/completions", "/v1/chat/completions", "/v1/responses", "/responses", "/v1/messages",
+        "/v1/messages/count_tokens", "/apply-template", "/chat/completions/input_tokens",
+        "/v1/chat/completions/input_tokens", "/responses/input_tokens", "/v1/responses/input_tokens",
+        "/v1/audio/transcriptions", "/audio/transcriptions"};
+    return routes.count(path) > 0;
+}
+
 // Wraps one route's llama.cpp handler (see the file comment).
 handler_t wrap(xlc_server * srv, const route & rt, std::string (*rewrite)(const std::string &)) {
     const std::string method = rt.method;
     const std::string path = rt.path;
+    const bool client_errors = parses_then_runs(path);
     handler_t fn = rt.handler;
-    return [srv, method, path, fn, rewrite](const server_http_req & req) -> server_http_res_ptr {
+    return [srv, method, path, fn, rewrite, client_errors](const server_http_req & req) -> server_http_res_ptr {
         server_http_res_ptr res = answer_errors([&]() -> server_http_res_ptr {
             if (srv->closing.load()) return closed_error();
             if (!fn) throw std::runtime_error("this endpoint is not available");
@@ -174,7 +192,7 @@ handler_t wrap(xlc_server * srv, const route & rt, std::string (*rewrite)(const 
             }
             if (!inner) throw std::runtime_error("the handler gave no response");
             return std::make_unique<owning_response>(srv, std::move(owned), std::move(inner), std::move(conversation));
-        });
+        }, client_errors);
         if (!res) {
             res = std::make_unique<server_http_res>();
             res->status = 500;

@@ -330,7 +330,10 @@ void validate_request(const std::string & method, const std::string & route_path
         check_lora_list(body, "body", facts);
         return;
     }
-    if (!body.is_object()) return;
+    // every other route reads fields of an object (llama.cpp's Anthropic routes answered 500 otherwise)
+    if (!body.is_object()) {
+        refuse("the request body", "must be a JSON object, not " + std::string(body.type_name()));
+    }
 
     if (route_path == "/detokenize") {
         if (const ojson * tokens = member(body, "tokens")) {
