@@ -148,11 +148,13 @@ XLC_API xlc_status xlc_server_create(const char * params_json, xlc_server ** out
 /* The HTTP address the server listens on, "http://HOST:PORT" ("" if none), in *out (caller frees). */
 XLC_API xlc_status xlc_server_address(xlc_server * server, char ** out);
 
-/* Runs one request through the same route table the HTTP listener serves.
- * method: "GET" or "POST"; path may carry a query string; body may be NULL.
+/* Runs one request through the same route table the HTTP listener serves, with the same checks
+ * (a client mistake is a 4xx answer with an error object, and XLC_OK).
+ * method: "GET", "POST" or "DELETE"; path may carry a query string; body may be NULL (then body_len 0).
  * A streamed response goes chunk by chunk to callback (flags: XLC_STREAM_*) and *out_body is "";
  * otherwise *out_body holds the whole body. *out_status is the HTTP status; *out_body and
- * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once. */
+ * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once,
+ * and from a stream callback. XLC_ERR_CLOSED when the server is closed before or during the call. */
 XLC_API xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
                                      const char * body, size_t body_len, int flags,
                                      xlc_stream_callback callback, void * user_data,
@@ -164,7 +166,8 @@ XLC_API xlc_status xlc_server_handle(xlc_server * server, const char * method, c
  * call more than once; the handle stays valid until xlc_server_free. */
 XLC_API xlc_status xlc_server_close(xlc_server * server);
 
-/* Closes (if needed) and frees the server. NULL is a no-op. Not from inside a stream callback. */
+/* Closes (if needed) and frees the server. NULL is a no-op. From inside a stream callback, the server
+ * is freed when the call that runs the callback returns. */
 XLC_API void xlc_server_free(xlc_server * server);
 
 /* XLC_CDEF_END */

@@ -148,7 +148,10 @@ void xlc_log_set_level(int level) {
     if (level < XLC_LOG_DEBUG) level = XLC_LOG_DEBUG;
     if (level > XLC_LOG_ERROR) level = XLC_LOG_ERROR;
     g_min_level.store(level);
-    common_log_set_verbosity_thold(verbosity_for(level));
+    try {
+        common_log_set_verbosity_thold(verbosity_for(level));
+    } catch (...) {  // cannot fail today; nothing may cross extern "C" if it ever does
+    }
 }
 
 xlc_status xlc_log_next(int timeout_ms, int * level, char ** text) {

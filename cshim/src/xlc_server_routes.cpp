@@ -304,10 +304,11 @@ int xlc::calls_on_this_thread(const xlc_server * server) {
     return n;
 }
 
-extern "C" xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
-                                        const char * body, size_t body_len, int flags,
-                                        xlc_stream_callback callback, void * user_data,
-                                        int * out_status, char ** out_body, char ** out_content_type) {
+namespace {
+
+xlc_status handle(xlc_server * server, const char * method, const char * path, const char * body, size_t body_len,
+                  int flags, xlc_stream_callback callback, void * user_data, int * out_status, char ** out_body,
+                  char ** out_content_type) {
     if (out_body) *out_body = nullptr;
     if (out_content_type) *out_content_type = nullptr;
     if (out_status) *out_status = 0;
@@ -402,4 +403,19 @@ extern "C" xlc_status xlc_server_handle(xlc_server * server, const char * method
     server->release();
     if (free_now) delete server;
     return status;
+}
+
+} // namespace
+
+extern "C" xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
+                                        const char * body, size_t body_len, int flags,
+                                        xlc_stream_callback callback, void * user_data,
+                                        int * out_status, char ** out_body, char ** out_content_type) {
+    try {
+        return handle(server, method, path, body, body_len, flags, callback, user_data, out_status, out_body,
+                      out_content_type);
+    } catch (...) {  // only the bookkeeping outside guard() could throw (a mutex): nothing crosses extern "C"
+        set_error("internal error in xlc_server_handle");
+        return XLC_ERR_INTERNAL;
+    }
 }

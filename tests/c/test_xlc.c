@@ -293,6 +293,29 @@ static void test_close_from_callback(const char * params) {
     xlc_server_free(srv);
 }
 
+static int free_from_callback(const char * data, size_t len, void * user) {
+    (void) data;
+    (void) len;
+    xlc_server ** srv = (xlc_server **) user;
+    if (*srv) {
+        xlc_server_free(*srv);  /* the call this callback runs in frees it when it returns */
+        *srv = NULL;
+    }
+    return 0;
+}
+
+/* xlc_server_free() from inside a stream callback: the call ends as closed, then frees the server. */
+static void test_free_from_callback(const char * params) {
+    xlc_server * srv = NULL;
+    CHECK(xlc_server_create(params, &srv) == XLC_OK && srv, "third server");
+    if (!srv) return;
+    xlc_server * handle = srv;
+    const char * req = "{\"prompt\": \"Once\", \"max_tokens\": 50, \"stream\": true}";
+    const xlc_status rc = xlc_server_handle(handle, "POST", "/v1/completions", req, strlen(req), XLC_STREAM_EVENTS,
+                                            free_from_callback, &srv, NULL, NULL, NULL);
+    CHECK(srv == NULL && rc == XLC_ERR_CLOSED, "free() from a callback: status %d", rc);
+}
+
 int main(int argc, char ** argv) {
     test_identity();
     test_null_arguments();
@@ -315,6 +338,7 @@ int main(int argc, char ** argv) {
             xlc_server_free(srv);
         }
         test_close_from_callback(params);
+        test_free_from_callback(params);
     }
     printf("test_xlc: %d checks, %d failed%s\n", g_checks, g_failures, argc > 1 ? "" : " (no model: server checks skipped)");
     return g_failures ? 1 : 0;
