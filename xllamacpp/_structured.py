@@ -11,7 +11,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from ._errors import NotFoundError, XlcError
+from ._errors import InvalidArgumentError, NotFoundError, XlcError, XlcRuntimeError
 from ._library import check, lib
 
 _ENGINES = ("llguidance", "gbnf")
@@ -47,9 +47,9 @@ def structured_output_engine() -> str:
 def set_structured_output_engine(engine: str) -> None:
     """Chooses the engine for JSON schemas; "llguidance" needs the llguidance library to have loaded."""
     if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {_ENGINES}, not {engine!r}")
+        raise InvalidArgumentError(f"engine must be one of {_ENGINES}, not {engine!r}")
     if engine == "llguidance" and _load_error is not None:
-        raise RuntimeError(f"LLGuidance is not available: {_load_error}")
+        raise XlcRuntimeError(f"LLGuidance is not available: {_load_error}")
     lib.xlc_llguidance_enable(1 if engine == "llguidance" else 0)
 
 
