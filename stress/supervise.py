@@ -78,6 +78,8 @@ def run_cases(module: str, runner: str, cases: list, timeout: float, memory_gib:
                     started = time.monotonic()
                     if progress:
                         progress(record)
+                    if len(results) % 50 == 0:
+                        print(f"  ... {len(results)}/{len(cases)}", flush=True)
             if (not events or not chunk) and proc.poll() is not None:
                 if current is not None:
                     results[current] = {"id": current, "outcome": "crash", "detail": _signal_name(proc.returncode),
