@@ -175,9 +175,9 @@ def _params(**fields):
 
     p = xlc.CommonParams()
     p.model.path = MODEL
-    p.n_ctx = 2048
+    p.n_ctx = 512  # a request that asks for endless tokens stops when its slot's 256 are full
     p.n_parallel = 2
-    p.n_predict = 32  # a request that asks for more (or for -1) stops here
+    p.n_predict = 32  # and one that asks for none (-1) at 32
     p.cpuparams.n_threads = 2
     p.cpuparams_batch.n_threads = 2
     p.warmup = False

@@ -49,10 +49,12 @@ def classify(value: str) -> str:
     return value
 
 
-def bad_inputs(quick: bool) -> dict:
+def bad_inputs(quick: bool, match: str = "") -> dict:
     import bad_inputs as bi
 
     cases = bi.request_cases() + bi.callback_cases()
+    if match:
+        cases = [c for c in cases if match in c["id"]]
     if quick:
         cases = cases[::7]
     print(f"bad inputs: {len(cases)} cases, each in-process and over HTTP", flush=True)
@@ -89,7 +91,8 @@ def bad_inputs(quick: bool) -> dict:
                 classes[c] += 1
                 fivexx += c == "5xx"
     return {"cases": len(cases), "answers": sum(classes.values()), "classes": dict(classes), "crashes": crashes,
-            "hangs": hangs, "5xx": fivexx, "failures": failures[:20], "seconds": round(time.perf_counter() - t0)}
+            "hangs": hangs, "5xx": fivexx, "failures": failures[:20], "seconds": round(time.perf_counter() - t0),
+            "results": results}
 
 
 def scenario(name: str, timeout: float, **args) -> dict:
@@ -180,6 +183,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a seventh of the bad inputs, fewer rounds")
     ap.add_argument("--only", default="")
+    ap.add_argument("--match", default="", help="only the bad inputs whose id contains this")
     ap.add_argument("--params", action="store_true", help="also try every numeric parameter at its edges (long)")
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
@@ -188,7 +192,7 @@ def main() -> int:
     results: dict = {}
     t0 = time.perf_counter()
     if want("bad_inputs"):
-        results["bad_inputs"] = bad_inputs(args.quick)
+        results["bad_inputs"] = bad_inputs(args.quick, args.match)
     if want("load"):
         results["load"] = scenario("load", 3600, requests=200 if args.quick else 1000, clients=32)
     if want("cycles"):
@@ -217,7 +221,7 @@ def main() -> int:
     print(text)
     print()
     print("PASS" if not problems else "FAIL: " + "; ".join(problems))
-    if not args.no_doc and not args.quick and only is None:
+    if not args.no_doc and not args.quick and not args.match and only is None:
         write_doc(text, results, problems, time.perf_counter() - t0)
     (ROOT / "stress" / "last_run.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return 0 if not problems else 1

@@ -52,6 +52,8 @@ def run_cases(module: str, runner: str, cases: list, timeout: float, memory_gib:
                 proc.wait()
                 if current is not None:
                     results[current] = {"id": current, "outcome": "hang", "seconds": round(time.monotonic() - started, 1)}
+                    if progress:
+                        progress(results[current])
                 else:
                     raise RuntimeError("the stress child did not start")
                 break
