@@ -47,6 +47,7 @@ endif
 endif
 
 .PHONY: all build deps venv vendor lib lib-build backend-deps ffi download serve test docs bench bench-peers bench-structured clean distclean
+.PHONY: test-c test-pypy stress
 
 all: build
 
@@ -108,6 +109,7 @@ serve: build download
 
 test: build download
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(MAKE) test-c test-pypy
 
 docs: build
 	$(PY) scripts/gen_params_reference.py > docs/params_reference.md
@@ -191,3 +193,28 @@ wheel: venv
 test-wheel: wheel download
 	XLLAMACPP_TEST_WHEEL=$$(ls dist/cpu/*.whl) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_wheel.py
 
+# --- reliability (#12) ---------------------------------------------------------------
+PYPY        ?= pypy3
+PYPY_VENV   ?= .venv-pypy
+# the test dependencies that have PyPy wheels; anthropic (its jiter) has none, so its client test is skipped
+# there, and the last openai without jiter needs an httpx that still takes `proxies`
+PYPY_TEST_DEPS := pytest requests jsonschema numpy gguf openai "httpx<0.28"
+
+# the C facade from plain C (tests/c/test_xlc.c) and its parsers alone (tests/c/test_units.cpp)
+test-c: build download
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target xlc_test_c xlc_test_units
+	$(BUILD_DIR)/xlc_test_units
+	$(BUILD_DIR)/xlc_test_c $(MODEL)
+
+$(PYPY_VENV)/.stamp:
+	$(PYPY) -m venv $(PYPY_VENV)
+	$(PYPY_VENV)/bin/python -m pip install -q --only-binary=:all: $(PYPY_TEST_DEPS)
+	touch $@
+
+# the whole test suite on PyPy, against the same library and cffi module
+test-pypy: build download $(PYPY_VENV)/.stamp
+	PYTHONPATH=$(CURDIR) $(PYPY_VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests
+
+# the reliability suite: bad inputs, load, lifecycle, close, API keys; writes docs/reliability.md
+stress: build download
+	$(PY) stress/run.py

@@ -58,9 +58,10 @@ def build_native(dest: Path) -> None:
                                "-DCMAKE_BUILD_TYPE=Release", f"-DXLC_BACKEND={backend}", *launcher, *portable,
                                *extra])
         subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "xlc", "-j", str(os.cpu_count() or 2)])
-        tmp = dest / f"libxlc-{backend}.so.tmp"
+        # a new file renamed over the old: a process that has the old one loaded keeps it
+        tmp = dest / f".libxlc-{backend}.so.{os.getpid()}.tmp"
         shutil.copy2(build_dir / f"libxlc-{backend}.so", tmp)
-        tmp.replace(dest / f"libxlc-{backend}.so")  # a process that has the old file loaded keeps it
+        os.replace(tmp, dest / f"libxlc-{backend}.so")
 
 
 class BuildPy(build_py):

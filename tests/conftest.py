@@ -43,3 +43,22 @@ def server(model_path):
 
     with xlc.Server(make_params(model_path, n_parallel=2, endpoint_metrics=True)) as s:
         yield s
+
+
+# --- markers: run model-free, model and slow tests apart -----------------------------
+#   pytest -m "not model"          no model file needed (library, parameters, errors)
+#   pytest -m "model and not slow" the model, quick tests
+#   pytest -m slow                 the long ones (batching, close races, starvation)
+
+MODEL_FIXTURES = {"model_path", "server"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "model: needs the test model (set automatically from the fixtures it uses)")
+    config.addinivalue_line("markers", "slow: takes more than about ten seconds")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)

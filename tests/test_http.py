@@ -41,25 +41,27 @@ def test_metrics_endpoint(base, server):
     ("/v1/responses", {"input": "Hi", "max_output_tokens": 2}, "output"),
     ("/v1/messages", {"model": "x", "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}, "content"),
     ("/v1/messages/count_tokens", {"model": "x", "messages": [{"role": "user", "content": "Hi"}]}, "input_tokens"),
-    ("/v1/chat/completions/input_tokens", {"messages": [{"role": "user", "content": "Hi"}]}, None),
-    ("/infill", {"input_prefix": "def f(", "input_suffix": "):", "n_predict": 2}, None),
+    ("/v1/chat/completions/input_tokens", {"messages": [{"role": "user", "content": "Hi"}]}, "input_tokens"),
     ("/tokenize", {"content": "hello"}, "tokens"),
     ("/detokenize", {"tokens": [23391]}, "content"),
     ("/apply-template", {"messages": [{"role": "user", "content": "Hi"}]}, "prompt"),
 ])
 def test_post_endpoints(base, path, body, key):
     r = requests.post(base + path, json=body, timeout=60)
-    assert r.status_code in (200, 400, 501), r.text  # infill needs FIM tokens this model lacks
-    if key is not None:
-        assert r.status_code == 200, r.text
-        assert key in r.json()
+    assert r.status_code == 200, r.text
+    assert r.json()[key]
+
+
+def test_infill_without_fim_tokens_is_refused(base):
+    r = requests.post(base + "/infill", json={"input_prefix": "def f(", "input_suffix": "):", "n_predict": 2}, timeout=60)
+    assert r.status_code == 501 and "prefix token is missing" in r.json()["error"]["message"]
 
 
 def test_embeddings_and_rerank_are_refused_without_the_mode(base):
     r = requests.post(base + "/v1/embeddings", json={"input": "hi"}, timeout=30)
-    assert r.status_code in (400, 501) and r.json()["error"]["message"]
+    assert r.status_code == 501 and "--embeddings" in r.json()["error"]["message"]
     r = requests.post(base + "/v1/rerank", json={"query": "a", "documents": ["b"]}, timeout=30)
-    assert r.status_code in (400, 501) and r.json()["error"]["message"]
+    assert r.status_code == 501 and "--reranking" in r.json()["error"]["message"]
 
 
 def test_bad_requests_are_4xx_json(base):

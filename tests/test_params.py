@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
+import json
+import enum
 import pickle
 import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 import xllamacpp as xlc
@@ -20,7 +21,7 @@ import common_params_fields  # noqa: E402
 
 def test_every_default_matches_the_vendored_llama_cpp():
     p = xlc.CommonParams()
-    defaults = orjson.loads(_params.call_out(_params.lib.xlc_params_apply, b"{}"))
+    defaults = json.loads(_params.call_out(_params.lib.xlc_params_apply, b"{}"))
     assert set(defaults) == set(xlc.CommonParams.fields())
     for name, value in defaults.items():
         got = p
@@ -120,7 +121,9 @@ def test_enums_accept_and_return_members():
     assert xlc.common_reasoning_format.COMMON_REASONING_FORMAT_DEEPSEEK == 3
     for name in ("ggml_type", "llama_split_mode", "ggml_numa_strategy", "ggml_sched_priority",
                  "llama_rope_scaling_type", "llama_attention_type", "llama_flash_attn_type", "common_sampler_type"):
-        assert issubclass(getattr(xlc, name), int.__class__) or list(getattr(xlc, name))
+        enum_type = getattr(xlc, name)
+        assert issubclass(enum_type, enum.IntEnum) and len(enum_type) >= 2, name
+        assert all(m.name.upper() == m.name for m in enum_type), name
 
 
 def test_samplers_take_upstream_string_form():

@@ -8,14 +8,16 @@
 """
 from __future__ import annotations
 
-from ._library import BACKEND, XlcError
+from ._errors import (BadRequestError, InvalidArgumentError, InvalidTypeError, ModelLoadError, NotFoundError,
+                      RequestError, ServerClosedError, ServerError, XlcError, XlcRuntimeError)
+from ._library import BACKEND
 from ._library import path as library_path
 from ._library import choice as library_choice
 from ._library import LibraryChoice
 from ._log import set_log_level
 from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
 from ._rpc import RpcSecurityWarning, RpcServer
-from ._server import Server, ServerClosedError
+from ._server import Server
 from ._structured import set_structured_output_engine, structured_output_engine
 from .memory import MemoryEstimate, estimate_gpu_layers
 from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
@@ -34,8 +36,16 @@ __all__ = [
     "CommonAdapterLoraInfo",
     "CommonParams",
     "Server",
-    "ServerClosedError",
     "XlcError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "NotFoundError",
+    "XlcRuntimeError",
+    "ModelLoadError",
+    "ServerClosedError",
+    "RequestError",
+    "BadRequestError",
+    "ServerError",
     "MemoryEstimate",
     "RpcSecurityWarning",
     "RpcServer",

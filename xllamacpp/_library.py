@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from . import _json
+from ._errors import BY_STATUS, XlcError, XlcRuntimeError
 from ._xlc_ffi import ffi
 
 BACKENDS = ("cuda", "hip", "vulkan", "cpu")  # preference order when none is named
@@ -125,7 +126,10 @@ def _json_of(lib, fn_name: str) -> Any:
 
 def _gpu_devices(lib) -> Tuple[str, ...]:
     """The GPU devices ggml finds through this library (this starts its backends)."""
-    devices = _json_of(lib, "xlc_devices") or []
+    out = ffi.new("char **")
+    status = lib.xlc_devices(out)
+    devices = _json.loads(ffi.string(out[0]).decode()) if status == 0 and out[0] != ffi.NULL else []
+    lib.xlc_free(out[0])
     return tuple(d.get("description") or d.get("name", "") for d in devices if d.get("type") in GPU_DEVICE_TYPES)
 
 
@@ -191,12 +195,27 @@ path = choice.path
 BACKEND = choice.backend
 
 
-class XlcError(RuntimeError):
-    """A failure reported by the facade that has no more specific Python type."""
-
-
 def last_error() -> str:
     return ffi.string(lib.xlc_last_error()).decode("utf-8", "replace")
+
+
+def status_name(status: int) -> str:
+    """The xlc_status enum name of a status number ("XLC_ERR_INVALID_ARGUMENT")."""
+    name = ffi.string(ffi.cast("xlc_status", status))
+    return name if isinstance(name, str) else str(status)
+
+
+def error_for(status: int, message: str | None = None) -> XlcError:
+    """The exception for a failed call: the class for its status, the facade's message."""
+    name = status_name(status)
+    text = message or last_error() or ffi.string(lib.xlc_status_string(status)).decode()
+    return BY_STATUS.get(name, XlcRuntimeError).make(text, status=name)
+
+
+def check(status: int) -> None:
+    """Raises the exception for a non-OK xlc_status, with the facade's message."""
+    if status != lib.XLC_OK:
+        raise error_for(status)
 
 
 def take_string(ptr) -> str | None:
@@ -209,22 +228,8 @@ def take_string(ptr) -> str | None:
         lib.xlc_free(ptr)
 
 
-def check(status: int, exc_type: type = ValueError) -> None:
-    """Raises for a non-OK xlc_status, with the facade's message."""
-    if status == lib.XLC_OK:
-        return
-    message = last_error() or f"xlc status {status}"
-    if status == lib.XLC_ERR_INVALID_ARGUMENT:
-        raise exc_type(message)
-    if status == lib.XLC_ERR_NOT_FOUND:
-        raise FileNotFoundError(message)
-    if status in (lib.XLC_ERR_MODEL_LOAD, lib.XLC_ERR_IO):
-        raise RuntimeError(message)
-    raise XlcError(message)
-
-
-def call_out(fn, *args, exc_type: type = ValueError) -> str:
+def call_out(fn, *args) -> str:
     """Calls fn(*args, char **out), checks the status and returns *out."""
     out = ffi.new("char **")
-    check(fn(*args, out), exc_type)
+    check(fn(*args, out))
     return take_string(out[0]) or ""

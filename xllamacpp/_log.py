@@ -47,8 +47,10 @@ def _drain() -> None:
     level = ffi.new("int *")
     text = ffi.new("char **")
     while True:
-        if lib.xlc_log_next(500, level, text):
-            message = take_string(text[0]) or ""
+        if lib.xlc_log_next(500, level, text) != lib.XLC_OK:
+            continue  # out of memory for one line: drop it
+        message = take_string(text[0])
+        if message is not None:
             logger.log(_TO_PY.get(level[0], logging.INFO), "%s", message.rstrip("\n"))
 
 

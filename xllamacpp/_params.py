@@ -15,16 +15,15 @@ from typing import Any, Iterable
 
 from . import _json
 
-from ._library import call_out, lib, take_string
+from ._errors import InvalidArgumentError, InvalidTypeError, XlcError
+from ._library import call_out, lib
 
 
 def _load_schema() -> dict:
-    text = take_string(lib.xlc_params_schema())
-    if text is None:
-        from ._library import last_error
-
-        raise ImportError("xlc_params_schema failed: " + last_error())
-    return _json.loads(text)
+    try:
+        return _json.loads(call_out(lib.xlc_params_schema))
+    except XlcError as e:
+        raise ImportError(f"xlc_params_schema failed: {e}") from None
 
 
 _SCHEMA = _load_schema()
@@ -68,8 +67,8 @@ class CommonAdapterLoraInfo:
 # --- conversion between Python values and the facade's JSON --------------------
 
 
-def _type_error(name: str, want: str, value: Any) -> TypeError:
-    return TypeError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
+def _type_error(name: str, want: str, value: Any) -> InvalidTypeError:
+    return InvalidTypeError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
 
 
 def _to_json(name: str, kind: str, value: Any) -> Any:
@@ -98,13 +97,13 @@ def _to_json(name: str, kind: str, value: Any) -> Any:
             try:
                 return int(enum_type[value])
             except KeyError:
-                raise ValueError(f"{name}: {value!r} is not a member of {enum_type.__name__}") from None
+                raise InvalidArgumentError(f"{name}: {value!r} is not a member of {enum_type.__name__}") from None
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(name, enum_type.__name__, value)
         try:
             return int(enum_type(value))
         except ValueError:
-            raise ValueError(f"{name}: {value!r} is not a value of {enum_type.__name__}") from None
+            raise InvalidArgumentError(f"{name}: {value!r} is not a value of {enum_type.__name__}") from None
     if kind.startswith("list["):
         inner = kind[5:-1]
         if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
@@ -183,7 +182,7 @@ class _Group:
             self._root._set(full, value)
         elif full in GROUPS:
             if not isinstance(value, _Group):
-                raise TypeError(f"{full}: expected a {full} group, got {type(value).__name__}")
+                raise InvalidTypeError(f"{full}: expected a {full} group, got {type(value).__name__}")
             for key, val in value._items():
                 self._root._set(full + "." + key, val)
         else:
@@ -282,7 +281,7 @@ class CommonParams(_Group):
         with llama.cpp's own parser. Bad flags raise ValueError with the parser's message."""
         args = list(args)
         if not all(isinstance(a, str) for a in args):
-            raise TypeError("from_args takes a list of str")
+            raise InvalidTypeError("from_args takes a list of str")
         text = call_out(lib.xlc_params_from_args, b"{}", _json.dumps(args))
         return cls._from_full(_json.loads(text))
 

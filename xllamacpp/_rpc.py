@@ -53,7 +53,7 @@ def probe(endpoint: str, timeout: float = 5.0) -> dict:
 
     Raises RuntimeError naming the address when nothing answers within ``timeout`` seconds.
     """
-    text = call_out(lib.xlc_rpc_probe, endpoint.encode(), max(1, int(timeout * 1000)), exc_type=ValueError)
+    text = call_out(lib.xlc_rpc_probe, endpoint.encode(), max(1, int(timeout * 1000)))
     return _json.loads(text)
 
 

@@ -12,27 +12,26 @@ from typing import Any, Callable, Optional, Union
 
 from . import _json
 
-from ._library import XlcError, check, ffi, last_error, lib, take_string
+from ._errors import InvalidArgumentError, InvalidTypeError, ServerClosedError
+from ._library import call_out, check, error_for, ffi, lib, take_string
 from ._log import sync_log_level
 from ._params import CommonParams
 
-Request = Union[dict, str, bytes]
+Request = Union[dict, list, str, bytes]
 Callback = Callable[[Any], Optional[bool]]
 
 
-
-class ServerClosedError(XlcError):
-    """The server was closed before or while the request ran."""
-
-
 def _body(request: Request) -> bytes:
-    if isinstance(request, dict):
-        return _json.dumps(request)
+    if isinstance(request, (dict, list)):
+        try:
+            return _json.dumps(request)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise InvalidTypeError(f"the request cannot be sent as JSON: {e}") from None
     if isinstance(request, str):
-        return request.encode()
+        return request.encode("utf-8", "surrogatepass")
     if isinstance(request, (bytes, bytearray, memoryview)):
         return bytes(request)
-    raise TypeError(f"a request is a dict, str or bytes, not {type(request).__name__}")
+    raise InvalidTypeError(f"a request is a dict, list, str or bytes, not {type(request).__name__}")
 
 
 class Server:
@@ -44,7 +43,7 @@ class Server:
 
     def __init__(self, params: CommonParams):
         if not isinstance(params, CommonParams):
-            raise TypeError(f"Server takes a CommonParams, not {type(params).__name__}")
+            raise InvalidTypeError(f"Server takes a CommonParams, not {type(params).__name__}")
         values = params._json()
         sync_log_level()
         out = ffi.new("xlc_server **")
@@ -52,7 +51,7 @@ class Server:
         self._ptr = out[0]
         self._closed = False
         self._lock = threading.Lock()
-        self._address = take_string(lib.xlc_server_address(self._ptr)) or ""
+        self._address = call_out(lib.xlc_server_address, self._ptr)
         # frees the C server when this object goes, or at interpreter exit
         self._finalizer = weakref.finalize(self, lib.xlc_server_free, self._ptr)
 
@@ -64,12 +63,17 @@ class Server:
         return self._address
 
     def close(self) -> None:
-        """Stops HTTP and the loop, ends requests in flight with an error, frees the model."""
+        """Stops HTTP and the loop, ends requests in flight with an error, frees the model.
+
+        Requests in flight end within about a second: in-process calls raise
+        ServerClosedError, HTTP clients get a 503 or a closed connection. Callable
+        from any thread, a stream callback included, and more than once.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        lib.xlc_server_close(self._ptr)
+        check(lib.xlc_server_close(self._ptr))
 
     def __enter__(self) -> "Server":
         return self
@@ -120,9 +124,11 @@ class Server:
 
     def _infer(self, name: str, path: str, request: Request, callback: Callback | None) -> Any:
         if not isinstance(request, (dict, str, bytes, bytearray, memoryview)):
-            raise TypeError(f"Server.{name} takes a dict, str or bytes request, not {type(request).__name__}")
+            raise InvalidTypeError(f"Server.{name} takes a dict, str or bytes request, not {type(request).__name__}")
         if callback is None and (not isinstance(request, dict) or request.get("stream")):
-            raise ValueError(f"Server.{name} requires a callback for streaming or a non dict prompt.")
+            raise InvalidArgumentError(f"Server.{name} requires a callback for streaming or a non dict prompt.")
+        if callback is not None and not callable(callback):
+            raise InvalidTypeError(f"Server.{name}: callback must be callable, not {type(callback).__name__}")
         status, body = self._call("POST", path, request, callback)
         if callback is None:
             return body
@@ -135,8 +141,10 @@ class Server:
         """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*)."""
         if self._closed:
             raise ServerClosedError("the server is closed")
+        if not isinstance(method, str) or not isinstance(path, str):
+            raise InvalidTypeError("method and path are str")
         body = b"" if request is None else _body(request)
-        as_text = keep_form and request is not None and not isinstance(request, dict)
+        as_text = keep_form and request is not None and not isinstance(request, (dict, list))
         c_callback = ffi.NULL
         failures: list[BaseException] = []
         if callback is not None:
@@ -157,9 +165,8 @@ class Server:
                                    lib.XLC_STREAM_EVENTS, c_callback, ffi.NULL, status, out_body, out_type)
         if failures:
             raise failures[0]
-        if rc == lib.XLC_ERR_CLOSED:
-            raise ServerClosedError(last_error())
-        check(rc)
+        if rc != lib.XLC_OK:
+            raise error_for(rc)
         content_type = take_string(out_type[0]) or ""
         raw = take_string(out_body[0]) or ""
         if as_text:

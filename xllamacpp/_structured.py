@@ -11,6 +11,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from ._errors import InvalidArgumentError, NotFoundError, XlcError, XlcRuntimeError
 from ._library import check, lib
 
 _ENGINES = ("llguidance", "gbnf")
@@ -20,19 +21,19 @@ _load_error: str | None = None
 def _llguidance_library() -> Path:
     spec = importlib.util.find_spec("llguidance")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the llguidance package is not installed")
+        raise NotFoundError("the llguidance package is not installed")
     for folder in spec.submodule_search_locations:
         found = sorted(Path(folder).glob("_lib*.so"))
         if found:
             return found[0]
-    raise FileNotFoundError("the llguidance package has no _lib*.so")
+    raise NotFoundError("the llguidance package has no _lib*.so")
 
 
 def _load() -> None:
     global _load_error
     try:
-        check(lib.xlc_llguidance_load(str(_llguidance_library()).encode()), OSError)
-    except (OSError, FileNotFoundError, RuntimeError) as e:
+        check(lib.xlc_llguidance_load(str(_llguidance_library()).encode()))
+    except (OSError, XlcError) as e:
         _load_error = str(e)
         logging.getLogger("xllamacpp").warning(
             "LLGuidance is not available (%s); JSON schemas use llama.cpp's GBNF engine", e)
@@ -46,9 +47,9 @@ def structured_output_engine() -> str:
 def set_structured_output_engine(engine: str) -> None:
     """Chooses the engine for JSON schemas; "llguidance" needs the llguidance library to have loaded."""
     if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {_ENGINES}, not {engine!r}")
+        raise InvalidArgumentError(f"engine must be one of {_ENGINES}, not {engine!r}")
     if engine == "llguidance" and _load_error is not None:
-        raise RuntimeError(f"LLGuidance is not available: {_load_error}")
+        raise XlcRuntimeError(f"LLGuidance is not available: {_load_error}")
     lib.xlc_llguidance_enable(1 if engine == "llguidance" else 0)
 
 

@@ -5,12 +5,13 @@ from typing import Any
 
 from . import _json
 
-from ._library import call_out, ffi, lib, take_string
+from ._errors import InvalidTypeError
+from ._library import call_out, ffi, lib
 
 
 def get_system_info() -> str:
     """llama.cpp's system info line ("CPU : SSE3 = 1 | ...")."""
-    return take_string(lib.xlc_system_info()) or ""
+    return call_out(lib.xlc_system_info)
 
 
 def get_device_info() -> list[dict[str, Any]]:
@@ -21,12 +22,12 @@ def get_device_info() -> list[dict[str, Any]]:
     """
     from ._rpc import devices as rpc_devices
 
-    return _json.loads(take_string(lib.xlc_devices()) or "[]") + rpc_devices()
+    return _json.loads(call_out(lib.xlc_devices)) + rpc_devices()
 
 
 def get_build_info() -> dict[str, Any]:
     """The vendored llama.cpp's build number and commit, the compiler and the backend."""
-    return _json.loads(take_string(lib.xlc_build_info()) or "{}")
+    return _json.loads(call_out(lib.xlc_build_info))
 
 
 def _json_text(value: Any, what: str) -> bytes:
@@ -37,7 +38,7 @@ def _json_text(value: Any, what: str) -> bytes:
     try:
         return _json.dumps(value)
     except TypeError as e:
-        raise TypeError(f"{what} must be a dict or a JSON string: {e}") from None
+        raise InvalidTypeError(f"{what} must be a dict or a JSON string: {e}") from None
 
 
 def json_schema_to_grammar(schema: dict | str | bytes) -> str:

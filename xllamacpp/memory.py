@@ -29,7 +29,7 @@ def _model_shape(model_path: str):
     from . import _json
     from ._library import call_out, lib
 
-    info = _json.loads(call_out(lib.xlc_gguf_info, str(model_path).encode(), exc_type=FileNotFoundError))
+    info = _json.loads(call_out(lib.xlc_gguf_info, str(model_path).encode()))
     kv = info["kv"]
     arch = kv.get("general.architecture", "llama")
 

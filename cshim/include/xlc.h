@@ -2,8 +2,11 @@
  * xlc.h - the plain-C facade over llama.cpp and its server.
  *
  * One prefix (xlc_), opaque handles, JSON text in and out. No C++ type and no
- * exception crosses this boundary: every failure is an xlc_status plus a
- * message that xlc_last_error() returns on the failing thread.
+ * exception crosses this boundary. One failure convention: every function that
+ * can fail returns an xlc_status and hands its result through an out-parameter;
+ * on failure xlc_last_error() holds the message on the failing thread and the
+ * out-parameters are NULL (or 0). Functions that return a value directly
+ * (xlc_abi_version, xlc_backend, xlc_status_string, ...) cannot fail.
  *
  * Ownership: every `char *` this library returns is the caller's and is
  * released with xlc_free(). Every `const char *` it returns is the library's.
@@ -33,7 +36,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python module refuses a
  * library whose xlc_abi_version() differs from the one it was generated from. */
-#define XLC_ABI_VERSION 2
+#define XLC_ABI_VERSION 3
 
 typedef enum xlc_status {
     XLC_OK                   = 0,
@@ -72,8 +75,11 @@ XLC_API int xlc_abi_version(void);
 /* The backend this library was built for: "cpu", "cuda", "hip" or "vulkan". Library-owned. */
 XLC_API const char * xlc_backend(void);
 
-/* The vendored llama.cpp's build number and commit, as JSON. Caller frees. */
-XLC_API char * xlc_build_info(void);
+/* The vendored llama.cpp's build number and commit, as JSON in *out (caller frees). */
+XLC_API xlc_status xlc_build_info(char ** out);
+
+/* A short English description of a status ("invalid argument"). Library-owned; never NULL. */
+XLC_API const char * xlc_status_string(xlc_status status);
 
 /* Message of the last failing call on this thread ("" if none). Library-owned, valid until this thread's next call. */
 XLC_API const char * xlc_last_error(void);
@@ -86,18 +92,19 @@ XLC_API void xlc_free(char * s);
 /* Lowest level kept from llama.cpp's logs; lower ones are dropped before they are formatted. Default: XLC_LOG_WARN. */
 XLC_API void xlc_log_set_level(int level);
 
-/* Waits up to timeout_ms for the next log record; 1 and a caller-freed *text when there is one, 0 on timeout.
- * Records are queued (bounded, oldest dropped) so that llama.cpp's threads never wait on the caller. */
-XLC_API int xlc_log_next(int timeout_ms, int * level, char ** text);
+/* Waits up to timeout_ms for the next log record: its level in *level and its caller-freed text in *text,
+ * or *text NULL on timeout. Records are queued (bounded, oldest dropped) so that llama.cpp's threads
+ * never wait on the caller. */
+XLC_API xlc_status xlc_log_next(int timeout_ms, int * level, char ** text);
 
 /* --- system -------------------------------------------------------------- */
 
-/* llama.cpp's system info line ("CPU : SSE3 = 1 | ..."). Caller frees. */
-XLC_API char * xlc_system_info(void);
+/* llama.cpp's system info line ("CPU : SSE3 = 1 | ...") in *out (caller frees). */
+XLC_API xlc_status xlc_system_info(char ** out);
 
 /* The devices ggml sees, as a JSON array of {name, description, type (ggml_backend_dev_type), backend,
- * device_id, memory_free, memory_total, caps}. Caller frees. */
-XLC_API char * xlc_devices(void);
+ * device_id, memory_free, memory_total, caps} in *out (caller frees). */
+XLC_API xlc_status xlc_devices(char ** out);
 
 /* A GGUF file's metadata (arrays as their length, but for small int arrays) and tensor sizes, as JSON
  * {"kv": {...}, "tensors": {name: bytes}} in *out (caller frees); no tensor data is read. */
@@ -120,11 +127,11 @@ XLC_API int xlc_llguidance_active(void);
 
 /* --- parameters (common_params) ------------------------------------------ */
 
-/* Every field of common_params with its type, default and help, and every enum, as JSON. Caller frees. */
-XLC_API char * xlc_params_schema(void);
+/* Every field of common_params with its type, default and help, and every enum, as JSON in *out (caller frees). */
+XLC_API xlc_status xlc_params_schema(char ** out);
 
-/* Applies a JSON object of dotted field names onto llama.cpp's defaults, checks it, and returns the
- * whole resulting parameter set as JSON in *out (caller frees). */
+/* Applies a JSON object of dotted field names onto llama.cpp's defaults, checks each value's type and
+ * range, and returns the whole resulting parameter set as JSON in *out (caller frees). */
 XLC_API xlc_status xlc_params_apply(const char * params_json, char ** out);
 
 /* Parses llama-server's command-line flags (a JSON array of strings, without argv[0]) onto the
@@ -133,28 +140,34 @@ XLC_API xlc_status xlc_params_from_args(const char * params_json, const char * a
 
 /* --- server -------------------------------------------------------------- */
 
-/* Loads the model in params_json (as xlc_params_apply takes), starts the server loop and its HTTP
- * listener; *out is freed with xlc_server_free. */
+/* Checks every parameter that llama.cpp would otherwise assert on (XLC_ERR_INVALID_ARGUMENT naming the
+ * field and its range), loads the model in params_json (as xlc_params_apply takes), starts the server
+ * loop and its HTTP listener; *out is freed with xlc_server_free. */
 XLC_API xlc_status xlc_server_create(const char * params_json, xlc_server ** out);
 
-/* The HTTP address the server listens on, "http://HOST:PORT" ("" if none). Caller frees. */
-XLC_API char * xlc_server_address(xlc_server * server);
+/* The HTTP address the server listens on, "http://HOST:PORT" ("" if none), in *out (caller frees). */
+XLC_API xlc_status xlc_server_address(xlc_server * server, char ** out);
 
-/* Runs one request through the same route table the HTTP listener serves.
- * method: "GET" or "POST"; path may carry a query string; body may be NULL.
+/* Runs one request through the same route table the HTTP listener serves, with the same checks
+ * (a client mistake is a 4xx answer with an error object, and XLC_OK).
+ * method: "GET", "POST" or "DELETE"; path may carry a query string; body may be NULL (then body_len 0).
  * A streamed response goes chunk by chunk to callback (flags: XLC_STREAM_*) and *out_body is "";
  * otherwise *out_body holds the whole body. *out_status is the HTTP status; *out_body and
- * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once. */
+ * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once,
+ * and from a stream callback. XLC_ERR_CLOSED when the server is closed before or during the call. */
 XLC_API xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
                                      const char * body, size_t body_len, int flags,
                                      xlc_stream_callback callback, void * user_data,
                                      int * out_status, char ** out_body, char ** out_content_type);
 
-/* Stops the HTTP listener and the loop, ends requests in flight with an error, frees the model.
- * Safe to call more than once; handles stay valid until xlc_server_free. */
-XLC_API void xlc_server_close(xlc_server * server);
+/* Stops the HTTP listener and the loop and ends every request in flight (in-process calls return
+ * XLC_ERR_CLOSED, HTTP clients get a 503 or a closed connection) within about a second. Callable from
+ * any thread, a stream callback included (the model is then freed when that call returns). Safe to
+ * call more than once; the handle stays valid until xlc_server_free. */
+XLC_API xlc_status xlc_server_close(xlc_server * server);
 
-/* Closes (if needed) and frees the server. */
+/* Closes (if needed) and frees the server. NULL is a no-op. From inside a stream callback, the server
+ * is freed when the call that runs the callback returns. */
 XLC_API void xlc_server_free(xlc_server * server);
 
 /* --- RPC: ggml's RPC backend (xlc_rpc.cpp) --------------------------------- */

@@ -19,7 +19,13 @@ namespace xlc {
 
 static thread_local std::string t_last_error;
 
-void set_error(const std::string & msg) { t_last_error = msg; }
+void set_error(const std::string & msg) noexcept {
+    try {
+        t_last_error = msg;
+    } catch (...) {
+        t_last_error.clear();  // out of memory: xlc_status_string() still says what failed
+    }
+}
 
 char * dup(const std::string & s) {
     char * out = static_cast<char *>(std::malloc(s.size() + 1));
@@ -27,6 +33,12 @@ char * dup(const std::string & s) {
         std::memcpy(out, s.data(), s.size());
         out[s.size()] = '\0';
     }
+    return out;
+}
+
+char * dup_or_throw(const std::string & s) {
+    char * out = dup(s);
+    if (!out) throw std::bad_alloc();
     return out;
 }
 
@@ -67,16 +79,32 @@ const char * xlc_last_error(void) { return t_last_error.c_str(); }
 
 void xlc_free(char * s) { std::free(s); }
 
-char * xlc_build_info(void) {
-    ojson info = {
-        {"build_number", llama_build_number()},
-        {"commit", llama_commit()},
-        {"compiler", llama_compiler()},
-        {"target", llama_build_target()},
-        {"backend", XLC_BACKEND_NAME},
-        {"abi_version", XLC_ABI_VERSION},
-    };
-    return dup(info.dump());
+const char * xlc_status_string(xlc_status status) {
+    switch (status) {
+        case XLC_OK:                   return "ok";
+        case XLC_ERR_INVALID_ARGUMENT: return "invalid argument";
+        case XLC_ERR_NOT_FOUND:        return "not found";
+        case XLC_ERR_MODEL_LOAD:       return "model load failed";
+        case XLC_ERR_IO:               return "input/output error";
+        case XLC_ERR_CLOSED:           return "server closed";
+        case XLC_ERR_CALLBACK:         return "stream callback failed";
+        case XLC_ERR_INTERNAL:         return "internal error";
+    }
+    return "unknown status";
+}
+
+xlc_status xlc_build_info(char ** out) {
+    return return_text(out, [] {
+        const ojson info = {
+            {"build_number", llama_build_number()},
+            {"commit", llama_commit()},
+            {"compiler", llama_compiler()},
+            {"target", llama_build_target()},
+            {"backend", XLC_BACKEND_NAME},
+            {"abi_version", XLC_ABI_VERSION},
+        };
+        return info.dump();
+    });
 }
 
 } // extern "C"

@@ -4,6 +4,8 @@
 
 #include "gguf.h"
 
+#include <memory>
+
 using namespace xlc;
 
 static ojson scalar(const gguf_context * ctx, int64_t id, gguf_type type) {
@@ -31,7 +33,8 @@ extern "C" xlc_status xlc_gguf_info(const char * path, char ** out) {
         if (!path) throw invalid("path is NULL");
         init_once();
         gguf_init_params params = {/* no_alloc */ true, /* ctx */ nullptr};
-        gguf_context * ctx = gguf_init_from_file(path, params);
+        std::unique_ptr<gguf_context, decltype(&gguf_free)> owner(gguf_init_from_file(path, params), gguf_free);
+        gguf_context * ctx = owner.get();
         if (!ctx) throw error(XLC_ERR_NOT_FOUND, std::string("cannot read GGUF file '") + path + "'");
         ojson kv = ojson::object();
         for (int64_t i = 0; i < gguf_get_n_kv(ctx); ++i) {
@@ -55,7 +58,6 @@ extern "C" xlc_status xlc_gguf_info(const char * path, char ** out) {
         for (int64_t i = 0; i < gguf_get_n_tensors(ctx); ++i) {
             tensors[gguf_get_tensor_name(ctx, i)] = gguf_get_tensor_size(ctx, i);
         }
-        gguf_free(ctx);
-        *out = dup(ojson{{"kv", kv}, {"tensors", tensors}}.dump());
+        *out = dup_or_throw(ojson{{"kv", kv}, {"tensors", tensors}}.dump());
     });
 }

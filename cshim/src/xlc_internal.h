@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -20,8 +21,9 @@ struct error : std::runtime_error {
 
 inline error invalid(const std::string & msg) { return error(XLC_ERR_INVALID_ARGUMENT, msg); }
 
-void  set_error(const std::string & msg);
-char * dup(const std::string & s);
+void  set_error(const std::string & msg) noexcept;  // this thread's xlc_last_error()
+char * dup(const std::string & s);           // malloc'ed copy, NULL when out of memory
+char * dup_or_throw(const std::string & s);  // the same, throwing std::bad_alloc instead of NULL
 
 // Runs f, turning every exception into a status plus xlc_last_error().
 template <class F> xlc_status guard(F && f) noexcept {
@@ -35,6 +37,9 @@ template <class F> xlc_status guard(F && f) noexcept {
     } catch (const std::invalid_argument & e) {
         set_error(e.what());
         return XLC_ERR_INVALID_ARGUMENT;
+    } catch (const std::bad_alloc &) {
+        set_error("out of memory");
+        return XLC_ERR_INTERNAL;
     } catch (const std::exception & e) {
         set_error(e.what());
         return XLC_ERR_INTERNAL;
@@ -42,6 +47,16 @@ template <class F> xlc_status guard(F && f) noexcept {
         set_error("unknown C++ exception");
         return XLC_ERR_INTERNAL;
     }
+}
+
+// The one shape of a call that returns text: checks out, runs make() under guard()
+// and hands its result to the caller in *out (NULL on failure).
+template <class F> xlc_status return_text(char ** out, F && make) noexcept {
+    if (out) *out = nullptr;
+    return guard([&] {
+        if (!out) throw invalid("out is NULL");
+        *out = dup_or_throw(make());
+    });
 }
 
 // Parses JSON text, raising xlc::error with the parser's message.

@@ -72,7 +72,10 @@ void sink(int level, const char * text) {
 }
 
 void llama_callback(enum ggml_log_level level, const char * text, void *) {
-    sink(level, text);
+    try {
+        sink(level, text);
+    } catch (...) {  // called from ggml's C code: a lost line is better than an exception there
+    }
 }
 
 // common_log verbosity threshold matching a minimum xlc level, so that lines
@@ -102,15 +105,17 @@ extern "C" void __wrap__Z14common_log_addP10common_log14ggml_log_levelPKcz(
         va_end(args2);
         return;
     }
-    if (static_cast<size_t>(n) < sizeof(stack_buf)) {
-        va_end(args2);
-        sink(level, stack_buf);
-        return;
+    try {
+        if (static_cast<size_t>(n) < sizeof(stack_buf)) {
+            sink(level, stack_buf);
+        } else {
+            std::vector<char> heap_buf(static_cast<size_t>(n) + 1);
+            std::vsnprintf(heap_buf.data(), heap_buf.size(), fmt, args2);
+            sink(level, heap_buf.data());
+        }
+    } catch (...) {  // logging never throws into llama.cpp
     }
-    std::vector<char> heap_buf(static_cast<size_t>(n) + 1);
-    std::vsnprintf(heap_buf.data(), heap_buf.size(), fmt, args2);
     va_end(args2);
-    sink(level, heap_buf.data());
 }
 
 namespace xlc {
@@ -143,24 +148,30 @@ void xlc_log_set_level(int level) {
     if (level < XLC_LOG_DEBUG) level = XLC_LOG_DEBUG;
     if (level > XLC_LOG_ERROR) level = XLC_LOG_ERROR;
     g_min_level.store(level);
-    common_log_set_verbosity_thold(verbosity_for(level));
+    try {
+        common_log_set_verbosity_thold(verbosity_for(level));
+    } catch (...) {  // cannot fail today; nothing may cross extern "C" if it ever does
+    }
 }
 
-int xlc_log_next(int timeout_ms, int * level, char ** text) {
-    std::unique_lock<std::mutex> lock(g_mutex);
-    if (g_queue.empty()) {
-        g_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : 0),
-                      [] { return !g_queue.empty(); });
-    }
-    if (g_queue.empty()) {
-        return 0;
-    }
-    log_record rec = std::move(g_queue.front());
-    g_queue.pop_front();
-    lock.unlock();
-    if (level) *level = rec.level;
-    if (text) *text = xlc::dup(rec.text);
-    return 1;
+xlc_status xlc_log_next(int timeout_ms, int * level, char ** text) {
+    return xlc::guard([&] {
+        if (!text) throw xlc::invalid("text is NULL");
+        *text = nullptr;
+        std::unique_lock<std::mutex> lock(g_mutex);
+        if (g_queue.empty()) {
+            g_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : 0),
+                          [] { return !g_queue.empty(); });
+        }
+        if (g_queue.empty()) {
+            return;
+        }
+        log_record rec = std::move(g_queue.front());
+        g_queue.pop_front();
+        lock.unlock();
+        if (level) *level = rec.level;
+        *text = xlc::dup_or_throw(rec.text);
+    });
 }
 
 } // extern "C"

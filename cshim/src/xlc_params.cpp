@@ -532,6 +532,11 @@ common_params make_params() {
     // xllamacpp's one default of its own, as upstream xllamacpp has it: port 0 lets the
     // OS pick a free port, so that several servers can live in one process
     p.port = 0;
+    // and one for reliability: llama-server waits an hour on a silent client; one that sends
+    // half a request (or connects and sends nothing) holds an HTTP worker that long. Half a
+    // minute, for reads and writes alike, as llama-server's --timeout sets both.
+    p.timeout_read = 30;
+    p.timeout_write = 30;
     return p;
 }
 
@@ -555,6 +560,7 @@ void params_apply(common_params & p, const ojson & values) {
         } catch (const error & e) {
             throw invalid("parameter '" + name + "': " + e.what());
         }
+        params_check_field(name, p);
     }
 }
 
@@ -685,14 +691,11 @@ using namespace xlc;
 
 extern "C" {
 
-char * xlc_params_schema(void) {
-    init_once();
-    try {
-        return dup(params_schema().dump());
-    } catch (const std::exception & e) {
-        set_error(e.what());
-        return nullptr;
-    }
+xlc_status xlc_params_schema(char ** out) {
+    return return_text(out, [] {
+        init_once();
+        return params_schema().dump();
+    });
 }
 
 xlc_status xlc_params_apply(const char * params_json, char ** out) {
@@ -702,7 +705,7 @@ xlc_status xlc_params_apply(const char * params_json, char ** out) {
         *out = nullptr;
         common_params p = make_params();
         params_apply(p, parse_json(params_json, "params"));
-        *out = dup(params_to_json(p).dump());
+        *out = dup_or_throw(params_to_json(p).dump());
     });
 }
 
@@ -721,7 +724,8 @@ xlc_status xlc_params_from_args(const char * params_json, const char * args_json
             list.push_back(a.get<std::string>());
         }
         params_parse_args(p, list);
-        *out = dup(params_to_json(p).dump());
+        params_check_ranges(p);
+        *out = dup_or_throw(params_to_json(p).dump());
     });
 }
 

@@ -31,4 +31,10 @@ void  params_apply(common_params & p, const ojson & values);  // throws xlc::err
 void  params_parse_args(common_params & p, const std::vector<std::string> & args);
 ojson params_schema();
 
+// xlc_params_check.cpp: ranges llama.cpp would assert on, checked before it sees them.
+void params_check_field(const std::string & name, const common_params & p);  // one field's own range
+void params_check_ranges(const common_params & p);                           // every field's own range
+void params_check_server(const common_params & p);                           // all of them, and their relations
+std::vector<std::string> params_checked_fields();
+
 } // namespace xlc

@@ -1,302 +1,17 @@
-// llama-server in-process: its server_context loop, its route handlers and its
-// HTTP listener, driven the way tools/server/server.cpp drives them in
-// single-model mode. One route table feeds both the listener and
-// xlc_server_handle(), so HTTP and in-process callers cannot disagree.
-#include "xlc_internal.h"
+// llama-server in-process: the server's lifecycle. xlc_server_create follows
+// tools/server/server.cpp in single-model mode (prepare the parameters, open the
+// listener, load the model, run the loop on its own thread); close() ends every
+// request in flight, HTTP or in-process, before it stops the loop and frees the model.
 #include "xlc_params.h"
+#include "xlc_server.h"
 
-#include "common.h"
 #include "llama.h"
-#include "server-common.h"
-#include "server-context.h"
-#include "server-http.h"
 #include "server-stream.h"
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
-#include <memory>
-#include <mutex>
-#include <thread>
-#include <vector>
 
 using namespace xlc;
-
-namespace {
-
-using handler_t = server_http_context::handler_t;
-
-struct route {
-    const char * method;
-    std::string  path;  // may hold ":name" segments
-    handler_t    handler;
-};
-
-// Same contract as llama-server's wrapper: a handler never throws;
-// invalid_argument is the client's fault (400), anything else is ours (500).
-// One addition: a JSON error (a body that does not parse, a field of the wrong
-// type) is the client's too, where llama-server answers 500.
-handler_t guarded(handler_t fn) {
-    return [fn = std::move(fn)](const server_http_req & req) -> server_http_res_ptr {
-        std::string message;
-        error_type type = ERROR_TYPE_SERVER;
-        try {
-            if (!fn) throw std::runtime_error("this endpoint is not available");
-            return fn(req);
-        } catch (const std::invalid_argument & e) {
-            type = ERROR_TYPE_INVALID_REQUEST;
-            message = e.what();
-        } catch (const common_json_error & e) {
-            type = ERROR_TYPE_INVALID_REQUEST;
-            message = std::string("invalid JSON in request: ") + e.what();
-        } catch (const std::exception & e) {
-            message = e.what();
-        } catch (...) {
-            message = "unknown error";
-        }
-        auto res = std::make_unique<server_http_res>();
-        json err = format_error_response(message, type);
-        res->status = json_value(err, "code", 500);
-        res->data = safe_json_to_str({{"error", err}});
-        return res;
-    };
-}
-
-// llama-server reads response_format on chat only; completions take it too, as
-// the json_schema it stands for (OpenAI-style clients send it on both).
-handler_t with_response_format(handler_t fn) {
-    return [fn = std::move(fn)](const server_http_req & req) -> server_http_res_ptr {
-        if (req.body.find("response_format") == std::string::npos) return fn(req);
-        ojson body = ojson::parse(req.body, nullptr, false);
-        if (!body.is_object() || !body.contains("response_format") || body.contains("json_schema")) return fn(req);
-        const ojson & rf = body["response_format"];
-        const std::string type = rf.is_object() ? rf.value("type", "") : "";
-        ojson schema;
-        if (type == "json_object") {
-            schema = rf.contains("schema") ? rf["schema"] : ojson{{"type", "object"}};
-        } else if (type == "json_schema" && rf.contains("json_schema") && rf["json_schema"].is_object()) {
-            schema = rf["json_schema"].value("schema", ojson{{"type", "object"}});
-        } else if (type == "text") {
-            return fn(req);
-        } else {
-            throw std::invalid_argument("response_format type must be \"text\", \"json_object\" or \"json_schema\"");
-        }
-        body["json_schema"] = schema;
-        body.erase("response_format");
-        const server_http_req rewritten{req.params, req.headers, req.path, req.query_string, body.dump(), {}, req.should_stop};
-        return fn(rewritten);
-    };
-}
-
-server_http_res_ptr json_error(int status, const std::string & message, const std::string & type) {
-    auto res = std::make_unique<server_http_res>();
-    res->status = status;
-    res->data = safe_json_to_str({{"error", {{"code", status}, {"message", message}, {"type", type}}}});
-    return res;
-}
-
-std::vector<std::string> split_path(const std::string & path) {
-    std::vector<std::string> out;
-    size_t i = 0;
-    while (i <= path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string::npos) j = path.size();
-        if (j > i) out.push_back(path.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
-std::string url_decode(const std::string & s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit((unsigned char) s[i + 1]) && std::isxdigit((unsigned char) s[i + 2])) {
-            out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
-// Splits SSE text into the data payloads of complete events; keeps the rest.
-struct sse_splitter {
-    std::string pending;
-
-    template <class F> bool feed(const std::string & chunk, F && emit) {
-        pending += chunk;
-        size_t start = 0;
-        while (true) {
-            size_t end = pending.find("\n\n", start);
-            if (end == std::string::npos) break;
-            std::string data;
-            size_t line_start = start;
-            while (line_start < end) {
-                size_t line_end = pending.find('\n', line_start);
-                if (line_end == std::string::npos || line_end > end) line_end = end;
-                const std::string line = pending.substr(line_start, line_end - line_start);
-                if (line.rfind("data:", 0) == 0) {
-                    size_t off = 5;
-                    if (off < line.size() && line[off] == ' ') ++off;
-                    if (!data.empty()) data += '\n';
-                    data += line.substr(off);
-                }
-                line_start = line_end + 1;
-            }
-            start = end + 2;
-            if (!data.empty() && data != "[DONE]" && !emit(data)) {
-                pending.erase(0, start);
-                return false;
-            }
-        }
-        pending.erase(0, start);
-        return true;
-    }
-};
-
-} // namespace
-
-struct xlc_server {
-    common_params                   params;
-    std::unique_ptr<server_context> ctx_server;
-    std::unique_ptr<server_routes>  routes;
-    server_http_context             ctx_http;
-    bool                            http_enabled = false;
-    std::vector<route>              table;
-    std::string                     address;
-
-    std::thread                     loop;
-    std::atomic<bool>               closing{false};
-    std::mutex                      mutex;
-    std::condition_variable         cv;
-    bool                            loop_done = false;
-    int                             in_flight = 0;
-    bool                            closed = false;
-
-    void build_table();
-    const route * match(const std::string & method, const std::string & path,
-                        std::map<std::string, std::string> & params) const;
-    void close();
-};
-
-void xlc_server::build_table() {
-    server_routes & r = *routes;
-    handler_t res_403 = [](const server_http_req &) {
-        return json_error(403, "this feature is disabled", "feature_disabled");
-    };
-    table = {
-        {"GET",  "/health",                          r.get_health},
-        {"GET",  "/v1/health",                       r.get_health},
-        {"GET",  "/metrics",                         r.get_metrics},
-        {"GET",  "/props",                           r.get_props},
-        {"POST", "/props",                           r.post_props},
-        {"GET",  "/models",                          r.get_models},
-        {"GET",  "/v1/models",                       r.get_models},
-        {"POST", "/completion",                      with_response_format(r.post_completions)},
-        {"POST", "/completions",                     with_response_format(r.post_completions)},
-        {"POST", "/v1/completions",                  with_response_format(r.post_completions_oai)},
-        {"POST", "/chat/completions",                r.post_chat_completions},
-        {"POST", "/v1/chat/completions",             r.post_chat_completions},
-        {"POST", "/v1/chat/completions/control",     r.post_control},
-        {"POST", "/v1/responses",                    r.post_responses_oai},
-        {"POST", "/responses",                       r.post_responses_oai},
-        {"POST", "/v1/audio/transcriptions",         r.post_transcriptions_oai},
-        {"POST", "/audio/transcriptions",            r.post_transcriptions_oai},
-        {"POST", "/v1/messages",                     r.post_anthropic_messages},
-        {"POST", "/v1/messages/count_tokens",        r.post_anthropic_count_tokens},
-        {"POST", "/infill",                          r.post_infill},
-        {"POST", "/embedding",                       r.post_embeddings},
-        {"POST", "/embeddings",                      r.post_embeddings},
-        {"POST", "/v1/embeddings",                   r.post_embeddings_oai},
-        {"POST", "/rerank",                          r.post_rerank},
-        {"POST", "/reranking",                       r.post_rerank},
-        {"POST", "/v1/rerank",                       r.post_rerank},
-        {"POST", "/v1/reranking",                    r.post_rerank},
-        {"POST", "/tokenize",                        r.post_tokenize},
-        {"POST", "/detokenize",                      r.post_detokenize},
-        {"POST", "/apply-template",                  r.post_apply_template},
-        {"POST", "/chat/completions/input_tokens",   r.post_chat_completions_tok},
-        {"POST", "/v1/chat/completions/input_tokens", r.post_chat_completions_tok},
-        {"POST", "/responses/input_tokens",          r.post_responses_tok_oai},
-        {"POST", "/v1/responses/input_tokens",       r.post_responses_tok_oai},
-        {"GET",  "/lora-adapters",                   r.get_lora_adapters},
-        {"POST", "/lora-adapters",                   r.post_lora_adapters},
-        {"GET",  "/slots",                           r.get_slots},
-        {"POST", "/slots/:id_slot",                  r.post_slots},
-        {"GET",  "/v1/stream",                       server_stream_make_get_handler()},
-        {"POST", "/v1/streams/lookup",               server_stream_make_lookup_handler()},
-        {"DELETE", "/v1/stream",                     server_stream_make_delete_handler()},
-        {"GET",  "/tools",                           res_403},
-        {"POST", "/tools",                           res_403},
-        {"GET",  "/cors-proxy",                      res_403},
-        {"POST", "/cors-proxy",                      res_403},
-    };
-    for (auto & rt : table) {
-        rt.handler = guarded(rt.handler);
-    }
-}
-
-const route * xlc_server::match(const std::string & method, const std::string & path,
-                                std::map<std::string, std::string> & params) const {
-    const auto parts = split_path(path);
-    for (const auto & rt : table) {
-        if (method != rt.method) continue;
-        const auto pattern = split_path(rt.path);
-        if (pattern.size() != parts.size()) continue;
-        std::map<std::string, std::string> captured;
-        bool ok = true;
-        for (size_t i = 0; i < parts.size() && ok; ++i) {
-            if (!pattern[i].empty() && pattern[i][0] == ':') {
-                captured[pattern[i].substr(1)] = url_decode(parts[i]);
-            } else {
-                ok = pattern[i] == parts[i];
-            }
-        }
-        if (ok) {
-            for (auto & [k, v] : captured) params[k] = v;
-            return &rt;
-        }
-    }
-    return nullptr;
-}
-
-void xlc_server::close() {
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (closed) return;
-        closed = true;
-    }
-    closing.store(true);
-    if (http_enabled) {
-        ctx_http.stop();
-    }
-    if (loop.joinable()) {
-        // terminate() before start_loop() has set its running flag would be lost; repeat until the loop is out
-        std::unique_lock<std::mutex> lock(mutex);
-        while (!loop_done) {
-            lock.unlock();
-            ctx_server->terminate();
-            lock.lock();
-            cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return loop_done; });
-        }
-        lock.unlock();
-        loop.join();
-    }
-    if (http_enabled) {
-        ctx_http.join();
-    }
-    {
-        // in-process calls notice `closing` through their should_stop and return
-        std::unique_lock<std::mutex> lock(mutex);
-        cv.wait(lock, [&] { return in_flight == 0; });
-    }
-    routes.reset();
-    ctx_server.reset();  // frees the model and its contexts
-}
 
 namespace {
 
@@ -342,6 +57,13 @@ void prepare_params(common_params & p) {
     if (p.model_alias.empty() && !name.empty()) {
         p.model_alias.insert(name);
     }
+    // HTTP workers: cpp-httplib's pool adds a thread for a new connection only when it
+    // sees no idle one, and it counts a woken thread as idle until it runs; a burst of
+    // connections that send nothing (or half a request) then queues later requests
+    // behind them until their read times out. Enough fixed workers absorb such bursts.
+    if (p.n_threads_http < 1) {
+        p.n_threads_http = std::max(p.n_parallel + 4, k_min_http_workers);
+    }
 }
 
 void check_model_file(const std::string & what, const std::string & path) {
@@ -357,15 +79,177 @@ void check_model_file(const std::string & what, const std::string & path) {
     }
 }
 
+// Loads the model on the thread that then runs the loop, as llama-server's main thread
+// does: ggml's OpenMP team is per calling thread, and two teams (load and warm-up on the
+// caller's thread, decoding on the loop's) oversubscribe the cores, which makes libgomp
+// stop spin-waiting and costs ~15% of decode speed on two cores.
+void start_loop(xlc_server * srv) {
+    struct load_result {
+        std::mutex              mutex;
+        std::condition_variable cv;
+        bool                    done = false;
+        bool                    loaded = false;
+        std::string             why;
+    };
+    auto result = std::make_shared<load_result>();
+    srv->loop = std::thread([srv, result] {
+        log_capture_begin();
+        bool loaded = false;
+        std::string why;
+        try {
+            loaded = srv->ctx_server->load_model(srv->params);
+            if (loaded) {
+                // get_meta() belongs to the loop's thread
+                srv->routes->update_meta(*srv->ctx_server);
+                const server_context_meta meta = srv->ctx_server->get_meta();
+                srv->facts.n_vocab = meta.model_vocab_n_tokens;
+                srv->facts.has_image = meta.has_inp_image;
+                srv->facts.has_audio = meta.has_inp_audio;
+                srv->facts.has_video = meta.has_inp_video;
+                srv->facts.n_lora = srv->params.lora_adapters.size();
+            }
+        } catch (const std::exception & e) {
+            loaded = false;
+            why = e.what();
+        }
+        const std::string captured = log_capture_end();
+        if (why.empty()) why = captured;
+        {
+            std::lock_guard<std::mutex> lock(result->mutex);
+            result->done = true;
+            result->loaded = loaded;
+            result->why = why;
+        }
+        result->cv.notify_all();
+        if (loaded) {
+            try {
+                srv->ctx_server->start_loop();
+            } catch (...) {
+                // the loop ended on an error: requests still in flight end when close() runs
+            }
+        }
+        std::lock_guard<std::mutex> lock(srv->mutex);
+        srv->loop_done = true;
+        srv->cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(result->mutex);
+    result->cv.wait(lock, [&] { return result->done; });
+    if (!result->loaded) {
+        lock.unlock();
+        srv->loop.join();
+        throw error(XLC_ERR_MODEL_LOAD, "failed to load model '" + srv->params.model.path + "'" +
+                                            (result->why.empty() ? "" : ": " + result->why));
+    }
+}
+
+void start_http(xlc_server * srv) {
+    const common_params & p = srv->params;
+    if (!srv->ctx_http.init(p)) {
+        throw error(XLC_ERR_IO, "failed to initialise the HTTP server");
+    }
+    for (const auto & rt : srv->table) {
+        const std::string method = rt.method;
+        if (method == "GET") srv->ctx_http.get(rt.path, rt.handler);
+        else if (method == "POST") srv->ctx_http.post(rt.path, rt.handler);
+        else srv->ctx_http.del(rt.path, rt.handler);
+    }
+    if (!srv->ctx_http.start()) {
+        throw error(XLC_ERR_IO, "could not listen on " + (p.hostnames.empty() ? std::string("?") : p.hostnames[0]) +
+                                    ":" + std::to_string(p.port));
+    }
+    srv->http_port = srv->ctx_http.port;
+    if (!srv->ctx_http.listening_addresses.empty()) {
+        srv->address = srv->ctx_http.listening_addresses.front();
+    }
+}
+
+// Cancels the resumable streams (X-Conversation-Id) still running: llama-server keeps
+// them generating after their client goes, and only their own stop request ends them.
+void cancel_conversations(xlc_server * srv) {
+    std::vector<std::string> ids;
+    {
+        std::lock_guard<std::mutex> lock(srv->mutex);
+        ids.assign(srv->conversations.begin(), srv->conversations.end());
+    }
+    if (ids.empty()) return;
+    const handler_t cancel = server_stream_make_delete_handler();
+    const std::function<bool()> never = [] { return false; };
+    for (const auto & id : ids) {
+        server_http_req req{{{"conv_id", id}}, {}, "/v1/stream", "", "", {}, never};
+        cancel(req);
+    }
+}
+
 } // namespace
+
+void xlc_server::close() {
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (closed) return;
+        closed = true;
+    }
+    // from here every wrapped request sees should_stop() and every new one is refused
+    closing.store(true);
+    cancel_conversations(this);
+
+    if (http_enabled) {
+        ctx_http.stop();
+        // join() waits for the workers; shut their connections (again and again, for one
+        // accepted while the listener stopped) so that none waits for a slow client
+        std::atomic<bool> joined{false};
+        std::thread reaper([this, &joined] {
+            while (!joined.load()) {
+                shutdown_connections(http_port);
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        });
+        ctx_http.join();
+        joined.store(true);
+        reaper.join();
+    }
+    {
+        // in-process calls notice `closing` within llama.cpp's one-second poll; those on
+        // this thread are the caller's own (close() from a stream callback): not waited for
+        std::unique_lock<std::mutex> lock(mutex);
+        const int mine = calls_on_this_thread(this);
+        cv.wait(lock, [&] { return in_flight <= mine; });
+    }
+    if (loop.joinable()) {
+        // terminate() before start_loop() has set its running flag would be lost; repeat until the loop is out
+        std::unique_lock<std::mutex> lock(mutex);
+        while (!loop_done) {
+            lock.unlock();
+            ctx_server->terminate();
+            lock.lock();
+            cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return loop_done; });
+        }
+        lock.unlock();
+        loop.join();
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        shutdown_done = true;
+    }
+    release();
+}
+
+void xlc_server::release() {
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!shutdown_done || in_flight > 0 || released) return;
+        released = true;
+    }
+    routes.reset();
+    ctx_server.reset();  // frees the model and its contexts
+}
 
 extern "C" {
 
 xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
+    if (out) *out = nullptr;
     std::unique_ptr<xlc_server> srv;
     const xlc_status status = guard([&] {
         if (!out) throw invalid("out is NULL");
-        *out = nullptr;
         init_once();
         srv = std::make_unique<xlc_server>();
         common_params & p = srv->params;
@@ -374,6 +258,7 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         if (p.model.path.empty()) {
             throw invalid("no model: set params.model.path");
         }
+        params_check_server(p);  // every value llama.cpp would assert on, before anything is created
         check_model_file("model", p.model.path);
         check_model_file("multimodal projector", p.mmproj.path);
         check_model_file("draft model", p.speculative.draft.mparams.path);
@@ -383,219 +268,52 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         srv->ctx_server = std::make_unique<server_context>();
         srv->routes = std::make_unique<server_routes>(p, *srv->ctx_server);
         srv->build_table();
-
-        // a negative port: in-process only, no listener
-        srv->http_enabled = p.port >= 0;
+        srv->http_enabled = p.port >= 0;  // a negative port: in-process only, no listener
         if (srv->http_enabled) {
-            if (!srv->ctx_http.init(p)) {
-                throw error(XLC_ERR_IO, "failed to initialise the HTTP server");
-            }
-            for (const auto & rt : srv->table) {
-                if (std::string(rt.method) == "GET") srv->ctx_http.get(rt.path, rt.handler);
-                else if (std::string(rt.method) == "POST") srv->ctx_http.post(rt.path, rt.handler);
-                else srv->ctx_http.del(rt.path, rt.handler);
-            }
-            if (!srv->ctx_http.start()) {
-                throw error(XLC_ERR_IO, "could not listen on " + (p.hostnames.empty() ? std::string("?") : p.hostnames[0]) +
-                                            ":" + std::to_string(p.port));
-            }
-            if (!srv->ctx_http.listening_addresses.empty()) {
-                srv->address = srv->ctx_http.listening_addresses.front();
-            }
+            start_http(srv.get());
         }
-
-        // The model loads on the thread that then runs the loop, as llama-server's main
-        // thread does: ggml's OpenMP team is per calling thread, and two teams (load and
-        // warm-up on this thread, decoding on the loop's) oversubscribe the cores, which
-        // makes libgomp stop spin-waiting and costs ~15% of decode speed on two cores.
-        xlc_server * raw = srv.get();
-        struct load_result {
-            std::mutex              mutex;
-            std::condition_variable cv;
-            bool                    done = false;
-            bool                    loaded = false;
-            std::string             why;
-        };
-        auto result = std::make_shared<load_result>();
-        raw->loop = std::thread([raw, result] {
-            log_capture_begin();
-            bool loaded = false;
-            std::string why;
-            try {
-                loaded = raw->ctx_server->load_model(raw->params);
-                if (loaded) {
-                    raw->routes->update_meta(*raw->ctx_server);  // get_meta() belongs to the loop's thread
-                }
-            } catch (const std::exception & e) {
-                loaded = false;
-                why = e.what();
-            }
-            const std::string captured = log_capture_end();
-            if (why.empty()) why = captured;
-            {
-                std::lock_guard<std::mutex> lock(result->mutex);
-                result->done = true;
-                result->loaded = loaded;
-                result->why = why;
-            }
-            result->cv.notify_all();
-            if (loaded) {
-                raw->ctx_server->start_loop();
-            }
-            std::lock_guard<std::mutex> lock(raw->mutex);
-            raw->loop_done = true;
-            raw->cv.notify_all();
-        });
-        {
-            std::unique_lock<std::mutex> lock(result->mutex);
-            result->cv.wait(lock, [&] { return result->done; });
-        }
-        if (!result->loaded) {
-            raw->loop.join();
-            throw error(XLC_ERR_MODEL_LOAD, "failed to load model '" + p.model.path + "'" +
-                                                (result->why.empty() ? "" : ": " + result->why));
-        }
+        start_loop(srv.get());
         srv->ctx_http.is_ready.store(true);
         *out = srv.release();
     });
     if (status != XLC_OK && srv) {
         const std::string message = xlc_last_error();
-        srv->close();
-        srv.reset();
+        try {
+            srv->close();
+            srv.reset();
+        } catch (...) {
+        }
         set_error(message);
     }
     return status;
 }
 
-char * xlc_server_address(xlc_server * server) {
-    return dup(server ? server->address : "");
-}
-
-xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
-                             const char * body, size_t body_len, int flags,
-                             xlc_stream_callback callback, void * user_data,
-                             int * out_status, char ** out_body, char ** out_content_type) {
-    if (out_body) *out_body = nullptr;
-    if (out_content_type) *out_content_type = nullptr;
-    if (out_status) *out_status = 0;
-    if (!server) {
-        set_error("server is NULL");
-        return XLC_ERR_INVALID_ARGUMENT;
-    }
-    {
-        std::lock_guard<std::mutex> lock(server->mutex);
-        if (server->closed) {
-            set_error("the server is closed");
-            return XLC_ERR_CLOSED;
-        }
-        ++server->in_flight;
-    }
-    bool callback_failed = false;
-    bool cut_by_close = false;
-    const xlc_status status = guard([&] {
-        if (!method || !path) throw invalid("method and path are required");
-        std::string full = path;
-        std::string query;
-        const size_t q = full.find('?');
-        if (q != std::string::npos) {
-            query = full.substr(q + 1);
-            full = full.substr(0, q);
-        }
-        std::map<std::string, std::string> params;
-        size_t start = 0;
-        while (start < query.size()) {
-            size_t end = query.find('&', start);
-            if (end == std::string::npos) end = query.size();
-            const std::string item = query.substr(start, end - start);
-            const size_t eq = item.find('=');
-            if (!item.empty()) {
-                params[url_decode(item.substr(0, eq))] = eq == std::string::npos ? "" : url_decode(item.substr(eq + 1));
-            }
-            start = end + 1;
-        }
-
-        std::string method_s = method;
-        const route * rt = server->match(method_s, full, params);
-        server_http_res_ptr res;
-        std::atomic<bool> stop{false};
-        const std::function<bool()> should_stop = [&] { return stop.load() || server->closing.load(); };
-        server_http_req req{params, {}, full, query, body ? std::string(body, body_len) : std::string(), {}, should_stop};
-        if (!rt) {
-            res = json_error(404, "File Not Found", "not_found_error");
-        } else {
-            res = rt->handler(req);
-        }
-
-        std::string collected;
-        if (res->is_stream()) {
-            sse_splitter splitter;
-            auto deliver = [&](const std::string & data) -> bool {
-                if (!callback) {
-                    collected += data;
-                    return true;
-                }
-                const int rc = callback(data.data(), data.size(), user_data);
-                if (rc < 0) callback_failed = true;
-                return rc == 0;
-            };
-            while (true) {
-                std::string chunk;
-                const bool more = res->next(chunk);
-                bool go_on = true;
-                if (!chunk.empty()) {
-                    if ((flags & XLC_STREAM_EVENTS) && callback) {
-                        go_on = splitter.feed(chunk, deliver);
-                    } else {
-                        go_on = deliver(chunk);
-                    }
-                }
-                if (!go_on) {
-                    stop.store(true);
-                    break;
-                }
-                if (!more) break;
-            }
-        } else {
-            collected = std::move(res->data);
-        }
-        cut_by_close = server->closing.load() && !stop.load();
-        if (out_status) *out_status = res->status;
-        if (out_content_type) *out_content_type = dup(res->content_type);
-        res->on_complete();
-        res.reset();  // cancels the tasks of a stream stopped early, freeing its slot
-        if (cut_by_close) {
-            throw error(XLC_ERR_CLOSED, "the server was closed while the request was running");
-        }
-        if (callback_failed) {
-            throw error(XLC_ERR_CALLBACK, "the stream callback failed; the generation was stopped");
-        }
-        if (out_body) *out_body = dup(collected);
+xlc_status xlc_server_address(xlc_server * server, char ** out) {
+    return return_text(out, [&] {
+        if (!server) throw invalid("server is NULL");
+        return server->address;
     });
-    if (status != XLC_OK && out_content_type && *out_content_type) {
-        std::free(*out_content_type);
-        *out_content_type = nullptr;
-    }
-    {
-        std::lock_guard<std::mutex> lock(server->mutex);
-        --server->in_flight;
-        server->cv.notify_all();
-    }
-    return status;
 }
 
-void xlc_server_close(xlc_server * server) {
-    if (server) {
-        try {
-            server->close();
-        } catch (...) {
-        }
-    }
+xlc_status xlc_server_close(xlc_server * server) {
+    return guard([&] {
+        if (!server) throw invalid("server is NULL");
+        server->close();
+    });
 }
 
 void xlc_server_free(xlc_server * server) {
-    if (server) {
-        xlc_server_close(server);
+    if (!server) return;
+    try {
+        server->close();
+        if (calls_on_this_thread(server) > 0) {
+            // from a stream callback: the call it runs in frees it when it returns
+            std::lock_guard<std::mutex> lock(server->mutex);
+            server->free_when_idle = true;
+            return;
+        }
         delete server;
+    } catch (...) {
     }
 }
 

@@ -10,35 +10,39 @@ using namespace xlc;
 
 extern "C" {
 
-char * xlc_system_info(void) {
-    init_once();
-    return dup(llama_print_system_info());
+xlc_status xlc_system_info(char ** out) {
+    return return_text(out, [] {
+        init_once();
+        return std::string(llama_print_system_info());
+    });
 }
 
-char * xlc_devices(void) {
-    init_once();
-    ojson out = ojson::array();
-    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-        ggml_backend_dev_props props;
-        ggml_backend_dev_get_props(dev, &props);
-        out.push_back({
-            {"name", props.name ? props.name : ""},
-            {"description", props.description ? props.description : ""},
-            {"type", static_cast<int>(props.type)},  // ggml_backend_dev_type
-            {"backend", ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev))},
-            {"device_id", props.device_id ? props.device_id : ""},
-            {"memory_free", props.memory_free},
-            {"memory_total", props.memory_total},
-            {"caps", {
-                {"async", props.caps.async},
-                {"host_buffer", props.caps.host_buffer},
-                {"buffer_from_host_ptr", props.caps.buffer_from_host_ptr},
-                {"events", props.caps.events},
-            }},
-        });
-    }
-    return dup(out.dump());
+xlc_status xlc_devices(char ** out) {
+    return return_text(out, [] {
+        init_once();
+        ojson list = ojson::array();
+        for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+            ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+            ggml_backend_dev_props props;
+            ggml_backend_dev_get_props(dev, &props);
+            list.push_back({
+                {"name", props.name ? props.name : ""},
+                {"description", props.description ? props.description : ""},
+                {"type", static_cast<int>(props.type)},  // ggml_backend_dev_type
+                {"backend", ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev))},
+                {"device_id", props.device_id ? props.device_id : ""},
+                {"memory_free", props.memory_free},
+                {"memory_total", props.memory_total},
+                {"caps", {
+                    {"async", props.caps.async},
+                    {"host_buffer", props.caps.host_buffer},
+                    {"buffer_from_host_ptr", props.caps.buffer_from_host_ptr},
+                    {"events", props.caps.events},
+                }},
+            });
+        }
+        return list.dump();
+    });
 }
 
 xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out) {
@@ -65,7 +69,7 @@ xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out) {
         } catch (const std::exception & e) {
             throw invalid(e.what());
         }
-        *out = dup(grammar);
+        *out = dup_or_throw(grammar);
     });
 }
 

@@ -1,0 +1,143 @@
+"""The exceptions xllamacpp raises: one hierarchy from the C facade's status to Python.
+
+Every error is an :class:`XlcError`. Each subclass is also the builtin type
+that code written before it was introduced catches, so ``except ValueError``
+and ``except RuntimeError`` keep working::
+
+    XlcError(Exception)                          .status, .http_status, .error
+    ├── InvalidArgumentError(ValueError)         XLC_ERR_INVALID_ARGUMENT: bad value, bad JSON
+    ├── InvalidTypeError(TypeError)              a Python value of the wrong type
+    ├── NotFoundError(FileNotFoundError)         XLC_ERR_NOT_FOUND: no such file or library
+    ├── XlcRuntimeError(RuntimeError)            XLC_ERR_IO, XLC_ERR_CALLBACK, XLC_ERR_INTERNAL
+    │   ├── ModelLoadError                       XLC_ERR_MODEL_LOAD
+    │   └── ServerClosedError                    XLC_ERR_CLOSED
+    └── RequestError                             a request the server answered with an error object
+        ├── BadRequestError(InvalidArgumentError)   4xx: the request is at fault
+        └── ServerError(XlcRuntimeError)            5xx: the server could not do it
+
+``RequestError.from_response(body)`` turns an error answer (``{"error": {...}}``)
+into the subclass its HTTP status calls for.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+Status = Union[str, int, None]
+
+
+class XlcError(Exception):
+    """A failure of xllamacpp or of the llama.cpp server inside it.
+
+    ``status`` names the facade's ``xlc_status`` (``"XLC_ERR_INVALID_ARGUMENT"``),
+    ``http_status`` is the HTTP status of an error answer (else None), and
+    ``error`` the answer's error object (``{"code", "message", "type"}``, else None).
+    """
+
+    status: Status = None
+    http_status: Optional[int] = None
+    error: Optional[dict] = None
+    default_status: Status = "XLC_ERR_INTERNAL"
+
+    @classmethod
+    def make(cls, message: str, status: Status = None, http_status: Optional[int] = None,
+             error: Optional[dict] = None) -> "XlcError":
+        """An instance with its attributes set (constructors of builtin bases such as
+        FileNotFoundError take no keyword arguments, so they are set here)."""
+        exc = cls(message)
+        exc.status = status if status is not None else cls.default_status
+        exc.http_status = http_status
+        exc.error = error
+        return exc
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.status = self.default_status
+
+
+class InvalidArgumentError(XlcError, ValueError):
+    """A value out of range, an unknown name, JSON that does not parse."""
+
+    default_status = "XLC_ERR_INVALID_ARGUMENT"
+
+
+class InvalidTypeError(XlcError, TypeError):
+    """A Python value of a type the call does not take."""
+
+    default_status = "XLC_ERR_INVALID_ARGUMENT"
+
+
+class NotFoundError(XlcError, FileNotFoundError):
+    """No such file (a GGUF file, a library to load)."""
+
+    default_status = "XLC_ERR_NOT_FOUND"
+
+
+class XlcRuntimeError(XlcError, RuntimeError):
+    """The facade failed at run time: I/O (the HTTP listener), a stream callback, or internally."""
+
+
+class ModelLoadError(XlcRuntimeError):
+    """The model, its projector, draft model or an adapter could not be loaded."""
+
+    default_status = "XLC_ERR_MODEL_LOAD"
+
+
+class ServerClosedError(XlcRuntimeError):
+    """The server was closed before or while the request ran."""
+
+    default_status = "XLC_ERR_CLOSED"
+
+
+class RequestError(XlcError):
+    """A request the server answered with an error object; ``http_status`` and ``error`` hold it."""
+
+    default_status = "XLC_OK"  # the call itself worked: the server answered
+
+    @staticmethod
+    def from_response(body: Any, http_status: Optional[int] = None) -> "RequestError":
+        """The exception for an error answer (``{"error": {...}}`` or the error object itself)."""
+        error = body.get("error", body) if isinstance(body, dict) else {"message": str(body)}
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        code = http_status if http_status is not None else error.get("code")
+        code = code if isinstance(code, int) else 500
+        cls = BadRequestError if 400 <= code < 500 else ServerError
+        message = str(error.get("message") or f"HTTP {code}")
+        return cls.make(message, status="XLC_OK", http_status=code, error=error)
+
+
+class BadRequestError(RequestError, InvalidArgumentError):
+    """A 4xx answer: the request was malformed, out of range or not allowed."""
+
+    default_status = "XLC_OK"
+
+
+class ServerError(RequestError, XlcRuntimeError):
+    """A 5xx answer: the server could not carry out a well-formed request."""
+
+    default_status = "XLC_OK"
+
+
+# xlc_status names -> the class raised for them
+BY_STATUS = {
+    "XLC_ERR_INVALID_ARGUMENT": InvalidArgumentError,
+    "XLC_ERR_NOT_FOUND": NotFoundError,
+    "XLC_ERR_MODEL_LOAD": ModelLoadError,
+    "XLC_ERR_IO": XlcRuntimeError,
+    "XLC_ERR_CLOSED": ServerClosedError,
+    "XLC_ERR_CALLBACK": XlcRuntimeError,
+    "XLC_ERR_INTERNAL": XlcRuntimeError,
+}
+
+__all__ = [
+    "XlcError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "NotFoundError",
+    "XlcRuntimeError",
+    "ModelLoadError",
+    "ServerClosedError",
+    "RequestError",
+    "BadRequestError",
+    "ServerError",
+]
