@@ -16,7 +16,7 @@ from ._library import XlcError, check, ffi, last_error, lib, take_string
 from ._log import sync_log_level
 from ._params import CommonParams
 
-Request = Union[dict, str, bytes]
+Request = Union[dict, list, str, bytes]
 Callback = Callable[[Any], Optional[bool]]
 
 
@@ -26,13 +26,13 @@ class ServerClosedError(XlcError):
 
 
 def _body(request: Request) -> bytes:
-    if isinstance(request, dict):
+    if isinstance(request, (dict, list)):  # a list: routes whose body is a JSON array (POST /lora-adapters)
         return _json.dumps(request)
     if isinstance(request, str):
         return request.encode()
     if isinstance(request, (bytes, bytearray, memoryview)):
         return bytes(request)
-    raise TypeError(f"a request is a dict, str or bytes, not {type(request).__name__}")
+    raise TypeError(f"a request is a dict, list, str or bytes, not {type(request).__name__}")
 
 
 class Server:
@@ -136,7 +136,7 @@ class Server:
         if self._closed:
             raise ServerClosedError("the server is closed")
         body = b"" if request is None else _body(request)
-        as_text = keep_form and request is not None and not isinstance(request, dict)
+        as_text = keep_form and request is not None and not isinstance(request, (dict, list))
         c_callback = ffi.NULL
         failures: list[BaseException] = []
         if callback is not None:

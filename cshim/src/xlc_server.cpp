@@ -2,6 +2,7 @@
 // HTTP listener, driven the way tools/server/server.cpp drives them in
 // single-model mode. One route table feeds both the listener and
 // xlc_server_handle(), so HTTP and in-process callers cannot disagree.
+#include "xlc_feature_routes.h"
 #include "xlc_internal.h"
 #include "xlc_params.h"
 
@@ -236,7 +237,7 @@ void xlc_server::build_table() {
         {"POST", "/cors-proxy",                      res_403},
     };
     for (auto & rt : table) {
-        rt.handler = guarded(rt.handler);
+        rt.handler = guarded(feature_route(rt.method, rt.path, std::move(rt.handler), r, *ctx_server, params));
     }
 }
 
