@@ -64,7 +64,7 @@ $(MODEL):
 download: venv $(MODEL)
 
 serve: build download
-	$(PY) -m xllamacpp --model $(MODEL) --host $(HOST) --port $(PORT)
+	$(PY) -m xllamacpp --model $(MODEL) --host $(HOST) --port $(PORT) $(SERVE_FLAGS)
 
 test: build download models
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
@@ -100,3 +100,7 @@ distclean: clean
 .PHONY: models
 models: venv vendor download
 	PYTHONPATH=tests $(PY) -m modelkit
+
+# Gemma 3 270M is a base model and its file carries no chat template: `make serve` gives it
+# llama.cpp's built-in gemma format (turn markers) instead of the ChatML fallback.
+SERVE_FLAGS ?= $(if $(filter models/gemma-3-270m-q4_k_m.gguf,$(MODEL)),--chat-template gemma --no-jinja)
