@@ -110,3 +110,12 @@ def test_a_bad_adapter_file_is_an_error_naming_it(model_path, embedding_model, t
     with pytest.raises(RuntimeError) as info:
         xlc.Server(params)
     assert bad in str(info.value)
+
+
+def test_an_adapter_loaded_at_scale_zero_is_off_until_raised(model_path, lora_adapter, base_text):
+    params = make_params(model_path, n_parallel=1)
+    params.lora_adapters = [xlc.CommonAdapterLoraInfo(lora_adapter, 0.0)]
+    with xlc.Server(params) as s:
+        assert _text(s) == base_text
+        _set_scales(s, 1.0)
+        assert _text(s) != base_text
