@@ -12,6 +12,7 @@ from ._library import BACKEND, XlcError
 from ._library import path as library_path
 from ._log import set_log_level
 from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
+from ._rpc import RpcSecurityWarning, RpcServer
 from ._server import Server, ServerClosedError
 from ._structured import set_structured_output_engine, structured_output_engine
 from .memory import MemoryEstimate, estimate_gpu_layers
@@ -34,6 +35,8 @@ __all__ = [
     "ServerClosedError",
     "XlcError",
     "MemoryEstimate",
+    "RpcSecurityWarning",
+    "RpcServer",
     "estimate_gpu_layers",
     "get_build_info",
     "get_device_info",
