@@ -85,3 +85,9 @@ def test_a_corrupt_image_is_a_400_and_the_server_goes_on(vision, url):
 def test_an_image_to_a_text_only_server_is_refused(server):
     r = server.handle_chat_completions(_chat(PNG))
     assert r["error"]["code"] in (400, 501) and "image" in r["error"]["message"].lower()
+
+
+def test_a_projector_for_another_model_is_refused_at_load(moe_model, mmproj):
+    """The projector's output (640, gemma3 270M's embedding size) must be the text model's (64 here)."""
+    with pytest.raises(RuntimeError, match="mismatch between text model"):
+        xlc.Server(make_params(moe_model, mmproj__path=mmproj))

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "llama.h"
+#include "mtmd-helper.h"
 
 #include <atomic>
 #include <chrono>
@@ -117,6 +118,8 @@ namespace xlc {
 
 void log_install() {
     llama_log_set(llama_callback, nullptr);
+    // the projector's loader (clip) and media decoding log through mtmd's own hook, to stderr by default
+    mtmd_helper_log_set(llama_callback, nullptr);
     common_log_set_verbosity_thold(verbosity_for(g_min_level.load()));
 }
 
