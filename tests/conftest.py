@@ -50,7 +50,8 @@ def server(model_path):
 #   pytest -m "model and not slow" the model, quick tests
 #   pytest -m slow                 the long ones (batching, close races, starvation)
 
-MODEL_FIXTURES = {"model_path", "server"}
+MODEL_FIXTURES = {"model_path", "server", "embedding_model", "reranker_model", "lora_adapter", "lora_zero_adapter",
+                  "mmproj", "draft_model", "moe_model", "fim_model"}
 
 
 def pytest_configure(config):
@@ -62,3 +63,86 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.model)
+# --- the model kit: tiny generated models for the features gemma alone cannot show -------------
+# Generated on first use (tests/modelkit) into ~/.cache/xllamacpp/models/<version>/, or
+# $XLLAMACPP_MODEL_KIT; `make models` builds them all. Each fixture returns a file path.
+
+GEMMA_CHAT_TEMPLATE = ROOT / "tests" / "templates" / "gemma-chat.jinja"
+
+
+def kit_model(name: str) -> str:
+    import modelkit
+
+    vocabs = modelkit.VOCABS
+    if not vocabs.is_dir():
+        pytest.fail(f"the model kit needs llama.cpp's vocab files in {vocabs} (run `make vendor`)")
+    if not modelkit.base_model().is_file():
+        pytest.fail(f"the model kit needs the test model {modelkit.base_model()} (run `make download`)")
+    return modelkit.path(name)
+
+
+@pytest.fixture(scope="session")
+def embedding_model() -> str:
+    """BERT on the bge WordPiece vocabulary, non-causal, mean pooling, 32-dim."""
+    return kit_model("embedding")
+
+
+@pytest.fixture(scope="session")
+def reranker_model() -> str:
+    """The BERT embedder with a classification head: pooling rank, one score."""
+    return kit_model("reranker")
+
+
+@pytest.fixture(scope="session")
+def lora_adapter() -> str:
+    """A LoRA adapter for gemma3 270M (attn_q, attn_v, ffn_up) that changes its output."""
+    return kit_model("lora")
+
+
+@pytest.fixture(scope="session")
+def lora_zero_adapter() -> str:
+    """The same adapter with lora_b = 0: it loads and applies, and changes nothing."""
+    return kit_model("lora_zero")
+
+
+@pytest.fixture(scope="session")
+def mmproj() -> str:
+    """A gemma3 vision projector for gemma3 270M: 16 image tokens per image."""
+    return kit_model("mmproj")
+
+
+@pytest.fixture(scope="session")
+def draft_model() -> str:
+    """A 2-layer gemma3 with gemma's vocabulary: a compatible draft model for gemma3 270M."""
+    return kit_model("draft")
+
+
+@pytest.fixture(scope="session")
+def moe_model() -> str:
+    """A llama MoE (4 experts, 2 used) on the llama SPM vocabulary."""
+    return kit_model("moe")
+
+
+@pytest.fixture(scope="session")
+def fim_model() -> str:
+    """A llama on the StarCoder vocabulary, whose FIM tokens /infill needs."""
+    return kit_model("fim")
+
+
+@pytest.fixture(scope="session")
+def gemma_chat_template() -> str:
+    """A jinja chat template for gemma with tool calls and <think> reasoning (tests/templates)."""
+    return GEMMA_CHAT_TEMPLATE.read_text()
+
+
+def wait_for_log(caplog, text: str, timeout: float = 10.0) -> bool:
+    """True once a record holding ``text`` has reached ``caplog`` (llama.cpp's lines
+    arrive through the xllamacpp log thread, a moment after they are written)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in r.getMessage() for r in caplog.records):
+            return True
+        time.sleep(0.05)
+    return False

@@ -91,6 +91,13 @@ int verbosity_for(int level) {
 
 } // namespace
 
+// The wrapped common_log_default_callback: llama-server hands it to mtmd as the projector's log
+// hook (mtmd_helper_log_set), and inside log.cpp it calls the unwrapped common_log_add.
+extern "C" void __wrap__Z27common_log_default_callback14ggml_log_levelPKcPv(
+        enum ggml_log_level level, const char * text, void * user_data) {
+    llama_callback(level, text, user_data);
+}
+
 // The wrapped common_log_add (mangled: common_log_add(common_log*, ggml_log_level, const char*, ...)).
 extern "C" void __wrap__Z14common_log_addP10common_log14ggml_log_levelPKcz(
         common_log *, enum ggml_log_level level, const char * fmt, ...) {

@@ -5,6 +5,7 @@
 //   - the request is checked before llama.cpp sees it (xlc_server_validate.cpp);
 //   - its stop condition also fires when the server closes, so close() ends it;
 //   - the request the handler saw lives as long as the response that refers to it.
+#include "xlc_feature_routes.h"
 #include "xlc_server.h"
 #include "xlc_sse.h"
 #include "xlc_url.h"
@@ -257,6 +258,7 @@ void xlc_server::build_table() {
     };
     for (auto & rt : table) {
         const bool completions = rt.path == "/completion" || rt.path == "/completions" || rt.path == "/v1/completions";
+        rt.handler = feature_route(rt.method, rt.path, std::move(rt.handler), r, *ctx_server, params);
         rt.handler = wrap(this, rt, completions ? completions_body : nullptr);
     }
 }
