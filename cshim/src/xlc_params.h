@@ -3,6 +3,7 @@
 
 #include "xlc_internal.h"
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,5 +30,6 @@ ojson params_to_json(const common_params & p);
 void  params_apply(common_params & p, const ojson & values);  // throws xlc::error
 void  params_parse_args(common_params & p, const std::vector<std::string> & args);
 ojson params_schema();
+const std::set<std::string> & exiting_flags();  // llama-server flags whose handlers exit() the process
 
 } // namespace xlc
