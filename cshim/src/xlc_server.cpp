@@ -4,6 +4,7 @@
 // xlc_server_handle(), so HTTP and in-process callers cannot disagree.
 #include "xlc_internal.h"
 #include "xlc_params.h"
+#include "xlc_speculative.h"
 
 #include "common.h"
 #include "llama.h"
@@ -318,6 +319,7 @@ void prepare_params(common_params & p) {
     if (p.cpuparams_batch.n_threads < 0) {
         p.cpuparams_batch.n_threads = p.cpuparams.n_threads;
     }
+    resolve_speculative_types(p);  // a draft model path alone turns drafting on (xlc_speculative.cpp)
     auto & d = p.speculative.draft;
     if (d.cpuparams.n_threads < 0) d.cpuparams.n_threads = p.cpuparams.n_threads;
     if (d.cpuparams_batch.n_threads < 0) d.cpuparams_batch.n_threads = p.cpuparams_batch.n_threads;
