@@ -99,8 +99,9 @@ XLC_API char * xlc_system_info(void);
  * device_id, memory_free, memory_total, caps}. Caller frees. */
 XLC_API char * xlc_devices(void);
 
-/* A GGUF file's metadata (arrays as their length, but for small int arrays) and tensor sizes, as JSON
- * {"kv": {...}, "tensors": {name: bytes}} in *out (caller frees); no tensor data is read. */
+/* A GGUF file's metadata and tensor table as JSON in *out (caller frees); no tensor data is read:
+ * {"kv": {key: {"type", "value"}}, "tensors": {name: {"n_bytes", "type", "offset"}}}, gguf_type numbers;
+ * an array is {"type": 9, "elem", "length"}, with its "value" when it has at most 1024 items. */
 XLC_API xlc_status xlc_gguf_info(const char * path, char ** out);
 
 /* Converts a JSON schema to a grammar llama.cpp's sampler accepts; *out is caller-freed. */
