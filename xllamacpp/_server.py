@@ -42,10 +42,10 @@ class Server:
     Servers can share a process. ``params.port = -1`` opens no HTTP port.
     """
 
-    def __init__(self, params: CommonParams):
-        if not isinstance(params, CommonParams):
-            raise TypeError(f"Server takes a CommonParams, not {type(params).__name__}")
-        values = params._json()
+    def __init__(self, common_params: CommonParams):
+        if not isinstance(common_params, CommonParams):
+            raise TypeError(f"Server takes a CommonParams, not {type(common_params).__name__}")
+        values = common_params._json()
         sync_log_level()
         out = ffi.new("xlc_server **")
         check(lib.xlc_server_create(_json.dumps(values), out))
@@ -89,26 +89,26 @@ class Server:
         """
         return self._call(method, path, body, callback, keep_form=False)[1]
 
-    def handle_completions(self, request: Request, callback: Callback | None = None) -> Any:
-        """POST /v1/completions (OpenAI completions API).
+    def handle_completions(self, prompt: Request, callback: Callback | None = None) -> Any:
+        """POST /v1/completions (OpenAI completions API); ``prompt`` is the request body.
 
         A dict request returns a dict; with a callback, every streamed event (or the
         whole answer, unstreamed) goes to it in the request's form and this returns
-        None. The callback returning True stops the generation at once.
+        None. The callback returning a true value stops the generation at once.
         """
-        return self._infer("handle_completions", "/v1/completions", request, callback)
+        return self._infer("handle_completions", "/v1/completions", prompt, callback)
 
-    def handle_chat_completions(self, request: Request, callback: Callback | None = None) -> Any:
+    def handle_chat_completions(self, prompt: Request, callback: Callback | None = None) -> Any:
         """POST /v1/chat/completions (OpenAI chat API); as handle_completions."""
-        return self._infer("handle_chat_completions", "/v1/chat/completions", request, callback)
+        return self._infer("handle_chat_completions", "/v1/chat/completions", prompt, callback)
 
-    def handle_embeddings(self, request: Request) -> Any:
+    def handle_embeddings(self, prompt: Request) -> Any:
         """POST /v1/embeddings (OpenAI embeddings API): dict in, dict out; str/bytes in, str/bytes out."""
-        return self._call("POST", "/v1/embeddings", request, None)[1]
+        return self._call("POST", "/v1/embeddings", prompt, None)[1]
 
-    def handle_rerank(self, request: Request) -> Any:
+    def handle_rerank(self, prompt: Request) -> Any:
         """POST /v1/rerank: dict in, dict out; str/bytes in, str/bytes out."""
-        return self._call("POST", "/v1/rerank", request, None)[1]
+        return self._call("POST", "/v1/rerank", prompt, None)[1]
 
     def handle_metrics(self) -> str:
         """GET /metrics: Prometheus text (needs ``params.endpoint_metrics = True``;
@@ -144,7 +144,7 @@ class Server:
 
             def on_chunk(data, size, _user_data):
                 try:
-                    return 1 if callback(decode(ffi.unpack(data, size))) is True else 0
+                    return 1 if callback(decode(ffi.unpack(data, size))) else 0
                 except BaseException as e:  # re-raised below, after the C side stops
                     failures.append(e)
                     return -1
