@@ -12,7 +12,7 @@ from ._library import BACKEND, XlcError
 from ._library import path as library_path
 from ._log import set_log_level
 from ._params import CONSTANTS, ENUMS, STRUCTS, CommonAdapterLoraInfo, CommonGrammar, CommonParams, LlamaLogitBias
-from ._server import Server, ServerClosedError
+from ._server import BadRequestError, RequestError, Server, ServerClosedError, ServerError
 from ._structured import set_structured_output_engine, structured_output_engine
 from .memory import MemoryEstimate, estimate_gpu_layers
 from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
@@ -45,8 +45,11 @@ __all__ = [
     "CommonGrammar",
     "CommonParams",
     "LlamaLogitBias",
+    "BadRequestError",
+    "RequestError",
     "Server",
     "ServerClosedError",
+    "ServerError",
     "XlcError",
     "MemoryEstimate",
     "estimate_gpu_layers",

@@ -25,6 +25,38 @@ class ServerClosedError(XlcError):
     """The server was closed before or while the request ran."""
 
 
+class RequestError(XlcError):
+    """A request the route refused outright (llama-server's handler threw), raised by the handle_*
+    calls as upstream xllamacpp raises it; ``http_status`` and ``error`` are the error answer HTTP gets.
+    Errors of a request the server took on come back as the ``{"error": ...}`` answer instead."""
+
+    def __init__(self, message: str, http_status: int, error: dict):
+        super().__init__(message)
+        self.http_status = http_status
+        self.error = error
+
+
+class BadRequestError(RequestError, ValueError):
+    """A 4xx refusal: the request is at fault (upstream raises ValueError, or RuntimeError for bad JSON:
+    this is both)."""
+
+
+class ServerError(RequestError):
+    """A 5xx refusal (a RuntimeError, as upstream raises it)."""
+
+
+def _refusal(http_status: int, raw: str) -> RequestError:
+    try:
+        error = _json.loads(raw).get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    message = str(error.get("message") or f"HTTP {http_status}")
+    cls = BadRequestError if 400 <= http_status < 500 else ServerError
+    return cls(message, http_status, error)
+
+
 def _body(request: Request) -> bytes:
     if isinstance(request, dict):
         return _json.dumps(request)
@@ -87,7 +119,7 @@ class Server:
         for non-JSON bodies (``/metrics``). A streamed answer goes to ``callback``
         one event at a time, in the request's form (dict for dict, str, bytes).
         """
-        return self._call(method, path, body, callback, keep_form=False)[1]
+        return self._call(method, path, body, callback, keep_form=False, raise_refused=False)[1]
 
     def handle_completions(self, prompt: Request, callback: Callback | None = None) -> Any:
         """POST /v1/completions (OpenAI completions API); ``prompt`` is the request body.
@@ -131,8 +163,9 @@ class Server:
         return None
 
     def _call(self, method: str, path: str, request: Request | None, callback: Callback | None,
-              keep_form: bool = True):
-        """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*)."""
+              keep_form: bool = True, raise_refused: bool = True):
+        """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*);
+        raise_refused: a request the route refused outright raises RequestError (upstream's handle_*)."""
         if self._closed:
             raise ServerClosedError("the server is closed")
         body = b"" if request is None else _body(request)
@@ -159,9 +192,13 @@ class Server:
             raise failures[0]
         if rc == lib.XLC_ERR_CLOSED:
             raise ServerClosedError(last_error())
-        check(rc)
+        refused = rc == lib.XLC_ERR_REQUEST
+        if not refused:
+            check(rc)
         content_type = take_string(out_type[0]) or ""
         raw = take_string(out_body[0]) or ""
+        if refused and raise_refused:
+            raise _refusal(status[0], raw)
         if as_text:
             return status[0], raw if isinstance(request, str) else raw.encode()
         if raw and content_type.startswith("application/json"):
@@ -177,4 +214,4 @@ def _decoder(request: Request | None) -> Callable[[bytes], Any]:
     return _json.loads
 
 
-__all__ = ["Server", "ServerClosedError"]
+__all__ = ["Server", "ServerClosedError", "RequestError", "BadRequestError", "ServerError"]

@@ -43,7 +43,9 @@ typedef enum xlc_status {
     XLC_ERR_IO               = 4, /* the HTTP listener could not start */
     XLC_ERR_CLOSED           = 5, /* the server is closing or closed */
     XLC_ERR_CALLBACK         = 6, /* the stream callback failed; the generation was stopped */
-    XLC_ERR_INTERNAL         = 7  /* anything else; the message says what */
+    XLC_ERR_INTERNAL         = 7, /* anything else; the message says what */
+    XLC_ERR_REQUEST          = 8  /* xlc_server_handle: the route refused the request outright (its handler
+                                     threw); the error answer is in *out_status and *out_body as usual */
 } xlc_status;
 
 /* Log levels, the same numbers as ggml_log_level. */
@@ -144,7 +146,8 @@ XLC_API char * xlc_server_address(xlc_server * server);
 /* Runs one request through the same route table the HTTP listener serves.
  * method: "GET" or "POST"; path may carry a query string; body may be NULL.
  * A streamed response goes chunk by chunk to callback (flags: XLC_STREAM_*) and *out_body is "";
- * otherwise *out_body holds the whole body. *out_status is the HTTP status; *out_body and
+ * otherwise *out_body holds the whole body. *out_status is the HTTP status; XLC_ERR_REQUEST marks an
+ * error answer made from the handler's exception rather than returned by it. *out_body and
  * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once. */
 XLC_API xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
                                      const char * body, size_t body_len, int flags,

@@ -34,6 +34,11 @@ struct route {
     handler_t    handler;
 };
 
+// Set when guarded() turned a handler's exception into the answer, for the
+// in-process call on this thread to report XLC_ERR_REQUEST (upstream xllamacpp
+// raises there); HTTP answers the error as llama-server does.
+thread_local bool t_handler_threw = false;
+
 // Same contract as llama-server's wrapper: a handler never throws;
 // invalid_argument is the client's fault (400), anything else is ours (500).
 // One addition: a JSON error (a body that does not parse, a field of the wrong
@@ -60,6 +65,7 @@ handler_t guarded(handler_t fn) {
         json err = format_error_response(message, type);
         res->status = json_value(err, "code", 500);
         res->data = safe_json_to_str({{"error", err}});
+        t_handler_threw = true;
         return res;
     };
 }
@@ -494,6 +500,7 @@ xlc_status xlc_server_handle(xlc_server * server, const char * method, const cha
     }
     bool callback_failed = false;
     bool cut_by_close = false;
+    bool refused = false;  // the route's handler threw; *out_status and *out_body hold its error answer
     const xlc_status status = guard([&] {
         if (!method || !path) throw invalid("method and path are required");
         std::string full = path;
@@ -525,7 +532,9 @@ xlc_status xlc_server_handle(xlc_server * server, const char * method, const cha
         if (!rt) {
             res = json_error(404, "File Not Found", "not_found_error");
         } else {
+            t_handler_threw = false;
             res = rt->handler(req);
+            refused = t_handler_threw;
         }
 
         std::string collected;
@@ -581,6 +590,10 @@ xlc_status xlc_server_handle(xlc_server * server, const char * method, const cha
         std::lock_guard<std::mutex> lock(server->mutex);
         --server->in_flight;
         server->cv.notify_all();
+    }
+    if (status == XLC_OK && refused) {
+        set_error("the request was refused (see the error answer)");
+        return XLC_ERR_REQUEST;
     }
     return status;
 }
