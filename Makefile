@@ -93,3 +93,21 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) vendor/llama.cpp models
+
+# The compatibility suite (tests/compat) on ours, then on upstream's xllamacpp wheel in its own virtual
+# environment under the cache; a difference is a test result on one side (docs/compatibility.md).
+UPSTREAM_VERSION ?= 2026.5.9093
+UPSTREAM_VENV    ?= $(HOME)/.cache/xllamacpp/upstream-venv
+.PHONY: compat compat-upstream
+compat: build download
+	XLLAMACPP_COMPAT_SIDE=ours $(PY) -m pytest -q -rxX $(PYTEST_ARGS) tests/compat
+	$(MAKE) compat-upstream
+
+compat-upstream: download
+	@$(UPSTREAM_VENV)/bin/python -c "import sys, xllamacpp, pytest, requests, openai, gguf; \
+	  sys.exit(xllamacpp.__version__ != '$(UPSTREAM_VERSION)')" 2>/dev/null || { \
+	  [ -x $(UPSTREAM_VENV)/bin/python ] || $(PYTHON) -m venv $(UPSTREAM_VENV); \
+	  $(UPSTREAM_VENV)/bin/pip install -q "xllamacpp==$(UPSTREAM_VERSION)" pytest requests openai gguf numpy; }
+	@# from outside the checkout, so that its xllamacpp/ cannot shadow upstream's
+	cd /tmp && XLLAMACPP_COMPAT_SIDE=upstream $(UPSTREAM_VENV)/bin/python -m pytest -q -p no:cacheprovider --rootdir=$(CURDIR) \
+	  -c $(CURDIR)/pyproject.toml -rxX $(PYTEST_ARGS) $(CURDIR)/tests/compat
