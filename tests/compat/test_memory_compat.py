@@ -10,6 +10,8 @@ import pytest
 
 from xllamacpp import estimate_gpu_layers, memory
 
+from ._side import UPSTREAM
+
 GIB, MIB = 1024**3, 1024**2
 
 # case -> (gpus, context_length, batch_size, num_parallel, kv_cache_type,
@@ -40,6 +42,15 @@ CASES = {
 }
 
 
+def _reader(path: str):
+    """What upstream's dump_metadata_json reads from: a gguf.GGUFReader (ours takes the path, reader or not)."""
+    if not UPSTREAM:
+        return None
+    from gguf import GGUFReader
+
+    return GGUFReader(path, "r")
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_estimates_match_upstreams_wheel(gemma, case):
     gpus, context_length, batch_size, num_parallel, kv_cache_type, expected = CASES[case]
@@ -53,12 +64,7 @@ def test_estimates_match_upstreams_wheel(gemma, case):
 
 
 def test_graph_size_matches_upstreams_wheel(gemma):
-    try:
-        from gguf import GGUFReader  # upstream's memory module reads with it
-
-        reader = GGUFReader(gemma, "r")
-    except ImportError:
-        reader = None
+    reader = _reader(gemma)
     metadata = memory.dump_metadata_json(reader, gemma)["metadata"]
     kv, partial, full = memory.graph_size(metadata, context_length=2048, batch_size=512, num_parallel=1,
                                           kv_cache_type="")
@@ -68,12 +74,7 @@ def test_graph_size_matches_upstreams_wheel(gemma):
 
 
 def test_metadata_and_projector_helpers(gemma):
-    try:
-        from gguf import GGUFReader
-
-        reader = GGUFReader(gemma, "r")
-    except ImportError:
-        reader = None
+    reader = _reader(gemma)
     data = memory.dump_metadata_json(reader, gemma)
     assert data["metadata"]["general.architecture"]["value"] == "gemma3"
     assert data["metadata"]["gemma3.block_count"]["value"] == 18

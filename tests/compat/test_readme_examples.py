@@ -9,7 +9,9 @@ asserts what the example promises.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 
 import pytest
 
@@ -40,14 +42,22 @@ def test_configuring_parameters(gemma):
     assert abs(params.sampling.top_p - 0.95) < 1e-6 and params.endpoint_metrics is True
 
 
-def test_environment_variables(gemma, monkeypatch):
+def test_environment_variables(gemma, monkeypatch, caplog, capfd):
     """Usage / Environment Variables: LLAMA_ATTN_ROT_DISABLE set before the Server starts."""
     monkeypatch.setenv("LLAMA_ATTN_ROT_DISABLE", "1")
+    caplog.set_level(logging.WARNING, logger="xllamacpp")  # ours logs to Python's logging, upstream to stderr
     params = xlc.CommonParams()
     params.model.path = gemma
     server = xlc.Server(params)
     assert server.listening_address.startswith("http://")
     _closing(server)
+    logged = ""
+    for _ in range(50):  # ours delivers llama.cpp's lines from a queue, a moment later
+        logged += capfd.readouterr().err
+        if "attention rotation force disabled (LLAMA_ATTN_ROT_DISABLE)" in caplog.text + logged:
+            break
+        time.sleep(0.1)
+    assert "attention rotation force disabled (LLAMA_ATTN_ROT_DISABLE)" in caplog.text + logged
 
 
 def _small(gemma, n_predict=128, n_ctx=256):
