@@ -94,6 +94,15 @@ clean:
 distclean: clean
 	rm -rf $(VENV) vendor/llama.cpp models
 
+# RPC (docs/distributed.md): the loopback figures, and an RPC server for this machine's devices
+.PHONY: bench-rpc rpc-server
+RPC_PORT ?= 50052
+bench-rpc: build download
+	$(PY) bench/rpc.py
+
+rpc-server: build
+	$(PY) -m xllamacpp rpc-server --host $(HOST) --port $(RPC_PORT)
+
 # The compatibility suite (tests/compat) on ours, then on upstream's xllamacpp wheel in its own virtual
 # environment under the cache; a difference is a test result on one side (docs/compatibility.md).
 UPSTREAM_VERSION ?= 2026.5.9093

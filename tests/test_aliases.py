@@ -51,10 +51,15 @@ def test_every_renamed_field_reads_and_writes_its_target(old):
         return
     kind = _params.FIELDS[targets[0]]["type"]
     assert _path(p, old) == _path(p, targets[0])  # defaults agree
+
+    def read(name):  # device lists carry llama.cpp's "" end marker
+        value = _path(p, name)
+        return [d for d in value if d] if kind == "list[device]" else value
+
     _set_path(p, old, _sample(kind))
     for t in targets:
-        assert _path(p, t) == _sample(kind), t
-    assert _path(p, old) == _sample(kind)
+        assert read(t) == _sample(kind), t
+    assert read(old) == _sample(kind)
 
 
 @pytest.mark.parametrize("start, flag, value, expected", [

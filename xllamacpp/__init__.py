@@ -12,6 +12,7 @@ from ._library import BACKEND, XlcError
 from ._library import path as library_path
 from ._log import set_log_level
 from ._params import CONSTANTS, ENUMS, STRUCTS, CommonAdapterLoraInfo, CommonGrammar, CommonParams, LlamaLogitBias
+from ._rpc import RpcSecurityWarning, RpcServer
 from ._server import BadRequestError, RequestError, Server, ServerClosedError, ServerError
 from ._structured import set_structured_output_engine, structured_output_engine
 from .memory import MemoryEstimate, estimate_gpu_layers
@@ -52,6 +53,8 @@ __all__ = [
     "ServerError",
     "XlcError",
     "MemoryEstimate",
+    "RpcSecurityWarning",
+    "RpcServer",
     "estimate_gpu_layers",
     "get_build_info",
     "get_device_info",

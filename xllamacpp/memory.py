@@ -98,6 +98,12 @@ def dump_metadata_json(reader: Any, model_path: str) -> dict:
             "tensors": tensors}
 
 
+def block_count(model_path: str) -> int:
+    """The number of repeating layers (blocks) of a GGUF model."""
+    kv = _read(model_path)["kv"]
+    return int(kv[kv["general.architecture"]["value"] + ".block_count"]["value"])
+
+
 def projector_memory_requirements(projector: str) -> int:
     """Bytes of a multimodal projector's tensors."""
     return sum(t["n_bytes"] for t in _read(projector)["tensors"].values())
@@ -283,5 +289,5 @@ def estimate_gpu_layers(gpus: list, model_path: str, projectors: list, context_l
     return estimate
 
 
-__all__ = ["MemoryEstimate", "UnreadArray", "dump_metadata_json", "estimate_gpu_layers", "get_file_host_endian",
+__all__ = ["MemoryEstimate", "UnreadArray", "block_count", "dump_metadata_json", "estimate_gpu_layers", "get_file_host_endian",
            "graph_size", "projector_memory_requirements"]

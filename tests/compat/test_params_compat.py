@@ -59,9 +59,9 @@ def test_draft_cpu_params_and_cache_types():
 @pytest.mark.upstream_differs(DROPPED_DRAFT_NAMES)
 def test_draft_devices():
     p = xlc.CommonParams()
-    assert list(p.speculative.devices) == []
+    assert [d for d in p.speculative.devices if d] == []
     p.speculative.devices = ["CPU"]
-    assert list(p.speculative.devices) == ["CPU"]
+    assert [d for d in p.speculative.devices if d] == ["CPU"]  # ours ends the list with llama.cpp's "" marker
 
 
 @pytest.mark.upstream_differs("the wheel split the shared n-gram sizes per method and dropped these names")
