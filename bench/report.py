@@ -64,7 +64,13 @@ def write_report(doc: dict, out_dir: Path) -> None:
             lines.append(f"\n{name} failed the {workload} workload, left out of it: `{message}`")
     lines += ["", "Ratios (×) are to llama-server; for tok/s higher is better, for times lower is better.",
               "", "![single stream](bench_single.png)", "", "![concurrency](bench_concurrency.png)", ""]
-    (out_dir / "benchmarks.md").write_text("\n".join(lines))
+    # sections that bench/backends.py wrote stay, after this run's figures
+    old = out_dir / "benchmarks.md"
+    kept = old.read_text() if old.exists() else ""
+    marker = "<!-- bench/backends.py: "
+    if marker in kept:
+        lines += [kept[kept.index(marker):].rstrip("\n"), ""]
+    old.write_text("\n".join(lines))
     _charts(doc, out_dir)
 
 

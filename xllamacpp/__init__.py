@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from ._library import BACKEND, XlcError
 from ._library import path as library_path
+from ._library import choice as library_choice
+from ._library import LibraryChoice
 from ._log import set_log_level
 from ._params import CONSTANTS, ENUMS, STRUCTS, CommonAdapterLoraInfo, CommonGrammar, CommonParams, LlamaLogitBias
 from ._rpc import RpcSecurityWarning, RpcServer
@@ -60,7 +62,9 @@ __all__ = [
     "get_device_info",
     "get_system_info",
     "json_schema_to_grammar",
+    "library_choice",
     "library_path",
+    "LibraryChoice",
     "set_log_level",
     "set_structured_output_engine",
     "structured_output_engine",

@@ -1,42 +1,107 @@
 """The one place that finds and loads libxlc-<backend>.so.
 
 Order: $XLLAMACPP_LIB (a path) wins; else $XLLAMACPP_BACKEND (cpu, cuda, hip,
-vulkan) picks the library; else the best installed backend whose library
-loads, CPU last. A library built for another ABI version is refused.
+vulkan) picks the library; else the first GPU library (cuda, hip, vulkan) that
+loads and finds a GPU device, CPU last. Libraries are looked for in
+$XLLAMACPP_LIB_DIR, then in the package's lib/ folder. A library built for
+another ABI version is refused, and so is a CUDA or Vulkan library whose
+driver library is missing, by that library's name. ``choice`` records what
+was taken and why every other candidate was not.
+
+A GPU library that loaded but found no device stays loaded, unused: unloading
+a library that has started llama.cpp's backends is not safe.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, List, Optional, Tuple
 
+from . import _json
 from ._xlc_ffi import ffi
 
 BACKENDS = ("cuda", "hip", "vulkan", "cpu")  # preference order when none is named
+GPU_BACKENDS = BACKENDS[:-1]
 LIB_DIR = Path(__file__).resolve().parent / "lib"
+# The library that a GPU backend's runtime cannot start without, probed first so that
+# its absence is named as such (a machine without the NVIDIA driver has no libcuda).
+DRIVER_LIBRARIES = {"cuda": ("libcuda.so.1", "the NVIDIA driver"), "vulkan": ("libvulkan.so.1", "the Vulkan loader")}
+# ggml_backend_dev_type values of GPU devices (GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU);
+# tests/test_backends.py checks them against llama.cpp's enum
+GPU_DEVICE_TYPES = (1, 2)
 
 
-def _candidates() -> list[tuple[str, Path]]:
-    explicit = os.environ.get("XLLAMACPP_LIB")
-    if explicit:
-        return [("XLLAMACPP_LIB", Path(explicit))]
+@dataclass(frozen=True)
+class Rejected:
+    """A library that was not taken, and why."""
+
+    backend: str
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class LibraryChoice:
+    """Which library was loaded, why, and why each other candidate was not."""
+
+    backend: str
+    path: Path
+    reason: str
+    devices: Tuple[str, ...]  # the GPU devices the library found ("" names none)
+    cpu_variant: str  # the CPU kernels in use: "native" or a portable build's variant
+    rejected: Tuple[Rejected, ...]
+
+    def __str__(self) -> str:
+        lines = [f"{self.backend}: {self.path} ({self.reason}; CPU kernels: {self.cpu_variant})"]
+        lines += [f"  not {r.backend}: {r.path} ({r.reason})" for r in self.rejected]
+        return "\n".join(lines)
+
+
+def _search_dirs() -> List[Path]:
     dirs = [LIB_DIR]
     extra = os.environ.get("XLLAMACPP_LIB_DIR")
     if extra:
         dirs.insert(0, Path(extra))
+    return dirs
+
+
+def _candidates() -> List[Tuple[str, Path]]:
+    """(backend, path) pairs in the order they are tried."""
+    explicit = os.environ.get("XLLAMACPP_LIB")
+    if explicit:
+        match = re.match(r"libxlc-(\w+)\.so", Path(explicit).name)
+        return [(match.group(1) if match else "XLLAMACPP_LIB", Path(explicit))]
     wanted = os.environ.get("XLLAMACPP_BACKEND")
     if wanted:
         if wanted not in BACKENDS:
             raise ImportError(f"XLLAMACPP_BACKEND={wanted!r} is not one of {', '.join(BACKENDS)}")
-        backends: tuple[str, ...] = (wanted,)
+        backends: Tuple[str, ...] = (wanted,)
     else:
         backends = BACKENDS
-    return [(b, d / f"libxlc-{b}.so") for b in backends for d in dirs]
+    return [(b, d / f"libxlc-{b}.so") for b in backends for d in _search_dirs()]
 
 
-def _open(path: Path):
+def _check_driver(backend: str) -> None:
+    if backend not in DRIVER_LIBRARIES:
+        return
+    name, what = DRIVER_LIBRARIES[backend]
+    try:
+        ffi.dlopen(name)
+    except OSError:
+        raise OSError(f"needs {name} from {what}, which is not installed on this machine") from None
+
+
+def _open(path: Path, backend: str = ""):
     if not path.is_file():
         raise OSError("no such file")
-    lib = ffi.dlopen(str(path))
+    _check_driver(backend)
+    try:
+        lib = ffi.dlopen(str(path))
+    except OSError as e:
+        raise OSError(f"cannot be loaded: {e}") from None
     try:
         version = lib.xlc_abi_version()
     except (AttributeError, ffi.error):
@@ -50,18 +115,80 @@ def _open(path: Path):
     return lib
 
 
+def _json_of(lib, fn_name: str) -> Any:
+    ptr = getattr(lib, fn_name)()
+    try:
+        return _json.loads(ffi.string(ptr).decode()) if ptr != ffi.NULL else None
+    finally:
+        lib.xlc_free(ptr)
+
+
+def _gpu_devices(lib) -> Tuple[str, ...]:
+    """The GPU devices ggml finds through this library (this starts its backends)."""
+    devices = _json_of(lib, "xlc_devices") or []
+    return tuple(d.get("description") or d.get("name", "") for d in devices if d.get("type") in GPU_DEVICE_TYPES)
+
+
+def _cpu_variant(lib, path: Path) -> str:
+    """The CPU kernels the library uses; honours and checks $XLLAMACPP_CPU_VARIANT."""
+    info = _json_of(lib, "xlc_cpu_variants") or {}
+    wanted = os.environ.get("XLLAMACPP_CPU_VARIANT")
+    variants = {v["name"]: v["score"] for v in info.get("variants", [])}
+    if wanted and variants:
+        runnable = [name for name, score in variants.items() if score > 0]
+        if wanted not in variants:
+            raise ImportError(f"XLLAMACPP_CPU_VARIANT={wanted!r}: {path} has the CPU variants {', '.join(variants)}")
+        if variants[wanted] <= 0:
+            raise ImportError(f"XLLAMACPP_CPU_VARIANT={wanted!r}: this CPU lacks its instructions; "
+                              f"it runs {', '.join(runnable)}")
+    elif wanted:
+        logging.getLogger("xllamacpp").warning(
+            "XLLAMACPP_CPU_VARIANT is ignored: %s is built for its build machine's CPU", path)
+    return str(info.get("chosen", "native"))
+
+
 def load():
-    tried = []
-    for origin, path in _candidates():
+    """Loads the library as the module docstring says; returns (lib, LibraryChoice)."""
+    candidates = _candidates()
+    automatic = not (os.environ.get("XLLAMACPP_LIB") or os.environ.get("XLLAMACPP_BACKEND"))
+    rejected: List[Rejected] = []
+    for backend, path in candidates:
         try:
-            return _open(path), path
+            lib = _open(path, backend)
         except OSError as e:
-            tried.append(f"  {path} ({origin}): {e}")
-    raise ImportError("could not load an xllamacpp library; tried:\n" + "\n".join(tried))
+            rejected.append(Rejected(backend, path, str(e)))
+            continue
+        loaded = ffi.string(lib.xlc_backend()).decode()
+        if automatic:
+            if loaded in GPU_BACKENDS:
+                devices = _gpu_devices(lib)
+                if not devices:
+                    reason = "loaded, but found no GPU device"
+                    if loaded == "vulkan":
+                        reason += " (a software Vulkan device counts only when GGML_VK_VISIBLE_DEVICES names it)"
+                    rejected.append(Rejected(backend, path, reason))
+                    continue
+                reason = f"the first GPU library with a device: {', '.join(devices)}"
+            else:
+                devices = ()
+                installed = [r for r in rejected if r.backend in GPU_BACKENDS and r.reason != "no such file"]
+                reason = "automatic: no GPU library usable" if installed else "automatic: no GPU library installed"
+        else:
+            origin = "XLLAMACPP_LIB" if os.environ.get("XLLAMACPP_LIB") else f"XLLAMACPP_BACKEND={backend}"
+            devices = _gpu_devices(lib) if loaded in GPU_BACKENDS else ()
+            reason = origin
+            if loaded in GPU_BACKENDS and not devices:
+                reason += "; it found no GPU device, so llama.cpp runs on the CPU"
+                logging.getLogger("xllamacpp").warning("%s: %s", path, reason)
+        choice = LibraryChoice(loaded, path, reason, devices, _cpu_variant(lib, path), tuple(rejected))
+        return lib, choice
+    tried = "\n".join(f"  {r.path} ({r.backend}): {r.reason}" for r in rejected)
+    raise ImportError("could not load an xllamacpp library; tried:\n" + tried)
 
 
-lib, path = load()
-BACKEND = ffi.string(lib.xlc_backend()).decode()
+lib, choice = load()
+path = choice.path
+BACKEND = choice.backend
 
 
 class XlcError(RuntimeError):

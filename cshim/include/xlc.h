@@ -177,6 +177,14 @@ XLC_API xlc_status xlc_rpc_devices(char ** out);
  * names (NULL: the GPUs, else the CPU); threads <= 0: half the cores; cache_dir may be NULL. */
 XLC_API xlc_status xlc_rpc_serve(const char * host, int port, const char * devices, int threads, const char * cache_dir);
 
+/* --- backends ------------------------------------------------------------ */
+
+/* The CPU kernels in use, as JSON {"chosen": name, "variants": [{"name", "score"}, ...]}. A portable
+ * build holds ggml's CPU backend once per instruction-set level and uses the best-scoring one this CPU
+ * runs (score 0: it cannot), or the one $XLLAMACPP_CPU_VARIANT names if this CPU runs it; a build for
+ * its build machine's CPU reports "native" and no variants. Caller frees. */
+XLC_API char * xlc_cpu_variants(void);
+
 /* XLC_CDEF_END */
 
 #ifdef __cplusplus
