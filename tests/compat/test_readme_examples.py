@@ -400,3 +400,105 @@ def test_requests_directly(gemma):
     resp = requests.get(f"{base_url}/metrics")
     assert "llamacpp:prompt_tokens_total" in resp.text
     _closing(server)
+
+
+DRAFT_NAMES = "the wheel dropped speculative.mparams_dft, n_min and n_max, which this example sets"
+
+
+@pytest.mark.upstream_differs(DRAFT_NAMES)
+def test_draft_model_speculative_decoding(gemma):
+    """Speculative Decoding / Draft-Model, then Per-Request Speculative Overrides.
+
+    Gemma drafts for itself (the README pairs a Qwen3 4B with its 0.6B sibling); no
+    speculative.type is set, and tokens are drafted."""
+    params = xlc.CommonParams()
+    params.model.path = gemma
+    params.speculative.mparams_dft.path = gemma
+    params.speculative.n_min = 4
+    params.speculative.n_max = 8
+    params.n_predict = 128
+    params.n_ctx = 512
+    params.cpuparams.n_threads = 4
+    params.sampling.seed = 42
+    params.sampling.temp = 0.0
+    params.sampling.top_k = 1
+    server = xlc.Server(params)
+    result = server.handle_completions({
+        "max_tokens": 128,
+        "prompt": "I believe the meaning of life is",
+        "temperature": 0.0,
+    })
+    assert result["timings"]["draft_n"] > 0  # the draft path alone turned drafting on
+    result = server.handle_completions({
+        "max_tokens": 64,
+        "prompt": "Once upon a time,",
+        "temperature": 0.0,
+        "speculative.n_min": 1,
+        "speculative.n_max": 4,
+        "speculative.p_min": 0.0,
+    })
+    assert isinstance(result["choices"][0]["text"], str) and result["usage"]["completion_tokens"] <= 64
+    _closing(server)
+
+
+@pytest.mark.upstream_differs("the wheel dropped speculative.n_max, n_min and ngram_size_*, which this example sets")
+def test_ngram_speculative_decoding(gemma):
+    """Speculative Decoding / N-gram Based (No Draft Model)."""
+    params = xlc.CommonParams()
+    params.model.path = gemma
+    params.n_predict = 128
+    params.n_ctx = 512
+    params.speculative.type = xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE
+    params.speculative.n_max = 16
+    params.speculative.n_min = 5
+    params.speculative.ngram_size_n = 12
+    params.speculative.ngram_size_m = 48
+    params.speculative.ngram_min_hits = 1
+    server = xlc.Server(params)
+    result = server.handle_completions({
+        "max_tokens": 128,
+        "prompt": "The quick brown fox",
+    })
+    assert isinstance(result["choices"][0]["text"], str) and result["usage"]["completion_tokens"] <= 128
+    _closing(server)
+
+
+def _embedding_params(model):
+    params = xlc.CommonParams()
+    params.model.path = model
+    params.embedding = True
+    params.n_ctx = 512
+    params.n_batch = 128
+    params.n_ubatch = 128
+    params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
+    return params
+
+
+def test_embeddings(gemma):
+    """Usage / Embeddings (gemma, last-token pooling, stands in for Qwen3-Embedding)."""
+    server = xlc.Server(_embedding_params(gemma))
+    result = server.handle_embeddings({
+        "input": [
+            "I believe the meaning of life is",
+            "This is a test",
+        ],
+        "model": "My Qwen3 Model",
+    })
+    assert [item["index"] for item in result["data"]] == [0, 1]
+    assert {len(item["embedding"]) for item in result["data"]} == {640}  # gemma 270M's width
+    assert result["data"][0]["embedding"] != result["data"][1]["embedding"]
+    _closing(server)
+
+
+def test_embedding_via_http(gemma):
+    """OpenAI API Compatible HTTP Server / Embedding via HTTP."""
+    import requests
+
+    server = xlc.Server(_embedding_params(gemma))
+    base_url = server.listening_address
+    resp = requests.post(f"{base_url}/v1/embeddings", json={
+        "input": ["I believe the meaning of life is", "This is a test"],
+    })
+    data = resp.json()
+    assert [len(item["embedding"]) for item in data["data"]] == [640, 640]
+    _closing(server)
