@@ -228,3 +228,20 @@ models: venv vendor download
 # Gemma 3 270M is a base model and its file carries no chat template: `make serve` gives it
 # llama.cpp's built-in gemma format (turn markers) instead of the ChatML fallback.
 SERVE_FLAGS ?= $(if $(filter models/gemma-3-270m-q4_k_m.gguf,$(MODEL)),--chat-template gemma --no-jinja)
+# The compatibility suite (tests/compat) on ours, then on upstream's xllamacpp wheel in its own virtual
+# environment under the cache; a difference is a test result on one side (docs/compatibility.md).
+UPSTREAM_VERSION ?= 2026.5.9093
+UPSTREAM_VENV    ?= $(HOME)/.cache/xllamacpp/upstream-venv
+.PHONY: compat compat-upstream
+compat: build download
+	XLLAMACPP_COMPAT_SIDE=ours $(PY) -m pytest -q -rxX $(PYTEST_ARGS) tests/compat
+	$(MAKE) compat-upstream
+
+compat-upstream: download
+	@$(UPSTREAM_VENV)/bin/python -c "import sys, xllamacpp, pytest, requests, openai, gguf; \
+	  sys.exit(xllamacpp.__version__ != '$(UPSTREAM_VERSION)')" 2>/dev/null || { \
+	  [ -x $(UPSTREAM_VENV)/bin/python ] || $(PYTHON) -m venv $(UPSTREAM_VENV); \
+	  $(UPSTREAM_VENV)/bin/pip install -q "xllamacpp==$(UPSTREAM_VERSION)" pytest requests openai gguf numpy; }
+	@# from outside the checkout, so that its xllamacpp/ cannot shadow upstream's
+	cd /tmp && XLLAMACPP_COMPAT_SIDE=upstream $(UPSTREAM_VENV)/bin/python -m pytest -q -p no:cacheprovider --rootdir=$(CURDIR) \
+	  -c $(CURDIR)/pyproject.toml -rxX $(PYTEST_ARGS) $(CURDIR)/tests/compat

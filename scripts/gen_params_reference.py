@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xllamacpp import _params  # noqa: E402
+from xllamacpp import _aliases, _params  # noqa: E402
 
 
 def cell(text: str) -> str:
@@ -34,12 +34,25 @@ def main() -> None:
         if len(default) > 60:
             default = default[:57] + "..."
         out.append(f"| `{name}` | {cell(f['type'])} | `{cell(default)}` | {cell(f['flag'])} | {cell(f['help'])} |")
+    out += ["", "## Older names", "",
+            "Names that upstream xllamacpp's users write and that llama.cpp has since moved or replaced;",
+            "each reads and writes today's field (`docs/compatibility.md`).", "",
+            "| name | stands for |", "| --- | --- |"]
+    for name, what in _params.ALIASES.items():
+        out.append(f"| `{name}` | {cell(what)} |")
     out += ["", "## Not available from Python", "", "| name | why |", "| --- | --- |"]
     for name, why in _params.EXCLUDED.items():
         out.append(f"| `{name}` | {cell(why)} |")
     out += ["", "## Enums", ""]
+    out += ["Every enum of the vendored `llama.h`, `ggml.h`, `ggml-backend.h`, `ggml-cpu.h`, `ggml-opt.h` and",
+            "`common.h`, read from the headers at build time; an older member name is listed as an alias.", ""]
     for name, members in _params._SCHEMA["enums"].items():
-        out.append(f"- `{name}`: " + ", ".join(f"`{k}` = {v}" for k, v in members.items()))
+        line = f"- `{name}`: " + ", ".join(f"`{k}` = {v}" for k, v in members.items())
+        for old, new in _aliases.ENUM_ALIASES.get(name, {}).items():
+            line += f", `{old}` (alias of `{new}`)"
+        out.append(line)
+    out += ["", "## Constants", "", "The integer `#define`s of the same headers, as module attributes (`xlc.GGML_MAX_N_THREADS`).", ""]
+    out.append(", ".join(f"`{k}` = {v}" for k, v in _params.CONSTANTS.items()))
     print("\n".join(out))
 
 

@@ -145,9 +145,10 @@ def test_estimate_prints_the_plan_of_estimate_gpu_layers(model_path):
                                     {"name": "GPU1", "memory_free": 64 << 20, "memory_min": 0}],
                                    model_path, [], 2048, 512, 1, "f16")
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines() if line.strip()}
-    n_layer = xlc.memory._model_shape(model_path)[0]
-    assert rows["GPU0"][3] == str(int(plan.tensor_split[0])) and rows["GPU1"][3] == str(int(plan.tensor_split[1]))
-    assert rows["total"][1] == f"{plan.layers}/{n_layer}"
+    n_layer = xlc.memory.block_count(model_path)
+    per_gpu = [round(share * plan.layers) for share in plan.tensor_split]
+    assert rows["GPU0"][3] == str(per_gpu[0]) and rows["GPU1"][3] == str(per_gpu[1]) and sum(per_gpu) == plan.layers
+    assert rows["total"][1] == f"{plan.layers}/{n_layer + 1}"  # the output layer counts as one
 
     as_json = json.loads(run("estimate", model_path, "--gpu-mem", "100M", "--json").stdout)
     small = xlc.estimate_gpu_layers([{"name": "GPU0", "memory_free": 100 << 20, "memory_min": 0}],
@@ -168,9 +169,9 @@ def test_estimate_and_info_plan_for_rpc_servers(model_path):
         assert any(rpc.endpoint in line and line.strip().startswith("RPC") for line in listed.stdout.splitlines())
         r = run("estimate", model_path, "--rpc", rpc.endpoint)
         assert r.returncode == 0, r.stderr
-        n_layer = xlc.memory._model_shape(model_path)[0]
+        n_layer = xlc.memory.block_count(model_path)
         row = next(line.split() for line in r.stdout.splitlines() if line.startswith("RPC"))
-        assert row[3] == str(n_layer)
+        assert row[3] == str(n_layer + 1)  # every block and the output layer
 
 
 @pytest.mark.parametrize("how", ["serve command, --port", "bare flags, LLAMA_ARG_PORT"])

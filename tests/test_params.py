@@ -76,7 +76,7 @@ def test_setters_and_nested_views():
 
 @pytest.mark.parametrize(
     "name, value",
-    [("n_ctx", "4096"), ("n_ctx", 1.5), ("n_ctx", True), ("warmup", 1), ("sampling.temp", "hot"),
+    [("n_ctx", "4096"), ("n_ctx", 1.5), ("n_ctx", True), ("warmup", "yes"), ("warmup", None), ("sampling.temp", "hot"),
      ("model.path", 3), ("antiprompt", "abc"), ("pooling_type", 2.0), ("default_template_kwargs", {"a": 1})],
 )
 def test_wrong_type_raises_type_error(name, value):
@@ -142,16 +142,16 @@ def test_lora_adapter_info():
     assert "a.gguf" in repr(a) and "0.5" in repr(a)
 
 
-def test_list_fields_copy_in_and_out():
+def test_list_fields_copy_in_and_objects_are_live():
     p = xlc.CommonParams()
     adapters = [xlc.CommonAdapterLoraInfo("a.gguf", 0.5), xlc.CommonAdapterLoraInfo("b.gguf", 1.0)]
     p.lora_adapters = adapters
-    adapters.append(xlc.CommonAdapterLoraInfo("c.gguf"))
+    adapters.append(xlc.CommonAdapterLoraInfo("c.gguf"))  # the list is copied in
     read = p.lora_adapters
     assert [a.path for a in read] == ["a.gguf", "b.gguf"]
-    read[0].scale = 9.0
+    read[0].scale = 9.0  # the objects are views of the field
     read.clear()
-    assert p.lora_adapters[0].scale == 0.5 and len(p.lora_adapters) == 2
+    assert p.lora_adapters[0].scale == 9.0 and len(p.lora_adapters) == 2
     keys = p.api_keys
     keys.append("secret")
     assert p.api_keys == []

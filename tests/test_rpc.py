@@ -118,9 +118,9 @@ def test_rpc_devices_show_in_device_info_and_estimate_plans_for_them(model_path,
         assert 0 < d["memory_free"] <= d["memory_total"]
 
     plan = xlc.estimate_gpu_layers(rpc, model_path, [], 2048, 512, 1, "f16")
-    n_layer = xlc.memory._model_shape(model_path)[0]
-    assert plan.layers == n_layer  # a 270M model fits in two servers' worth of RAM
-    assert len(plan.tensor_split) == 2 and sum(plan.tensor_split) == n_layer and plan.tensor_split[0] > 0
+    n_layer = xlc.memory.block_count(model_path)
+    assert plan.layers == n_layer + 1  # a 270M model, output layer included, fits in two servers' worth of RAM
+    assert len(plan.tensor_split) == 2 and sum(plan.tensor_split) == pytest.approx(1.0) and plan.tensor_split[0] > 0
 
     # a device list may name them too, once their server is named
     p = xlc.CommonParams()

@@ -83,8 +83,9 @@ def test_a_corrupt_image_is_a_400_and_the_server_goes_on(vision, url):
 
 
 def test_an_image_to_a_text_only_server_is_refused(server):
-    r = server.handle_chat_completions(_chat(PNG))
-    assert r["error"]["code"] in (400, 501) and "image" in r["error"]["message"].lower()
+    with pytest.raises(xlc.BadRequestError, match="image input, which this model cannot take") as refused:
+        server.handle_chat_completions(_chat(PNG))
+    assert refused.value.http_status == 400 and "params.mmproj.path" in refused.value.error["message"]
 
 
 def test_a_projector_for_another_model_is_refused_at_load(moe_model, mmproj):

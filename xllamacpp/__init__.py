@@ -15,17 +15,30 @@ from ._library import path as library_path
 from ._library import choice as library_choice
 from ._library import LibraryChoice
 from ._log import set_log_level
-from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
+from ._params import CONSTANTS, ENUMS, STRUCTS, CommonAdapterLoraInfo, CommonGrammar, CommonParams, LlamaLogitBias
 from ._rpc import RpcSecurityWarning, RpcServer
 from ._server import Server
 from ._structured import set_structured_output_engine, structured_output_engine
 from .memory import MemoryEstimate, estimate_gpu_layers
 from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
 
-# llama.cpp's enums under their C names: xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
-globals().update(ENUMS)
 
-LLAMA_DEFAULT_SEED = 0xFFFFFFFF
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("xllamacpp")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+# llama.cpp's enums and integer constants under their C names (xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST,
+# xlc.GGML_MAX_N_THREADS), and the nested structs under upstream xllamacpp's class names (xlc.CommonParamsSampling)
+globals().update(ENUMS)
+globals().update(CONSTANTS)
+globals().update(STRUCTS)
+
+__version__ = _package_version()
 BUILD_INFO = {k: get_build_info()[k] for k in ("build_number", "commit", "compiler")}
 BUILD_INFO["build_target"] = get_build_info()["target"]
 
@@ -34,7 +47,9 @@ __all__ = [
     "BUILD_INFO",
     "LLAMA_DEFAULT_SEED",
     "CommonAdapterLoraInfo",
+    "CommonGrammar",
     "CommonParams",
+    "LlamaLogitBias",
     "Server",
     "XlcError",
     "InvalidArgumentError",
@@ -61,4 +76,6 @@ __all__ = [
     "set_structured_output_engine",
     "structured_output_engine",
     *ENUMS,
+    *CONSTANTS,
+    *STRUCTS,
 ]

@@ -410,7 +410,7 @@ def estimate(parsed: argparse.Namespace) -> int:
     import dataclasses
 
     import xllamacpp as xlc
-    from .memory import _model_shape
+    from .memory import block_count
 
     for name in ("ctx", "batch", "parallel"):
         if getattr(parsed, name) < 1:
@@ -423,7 +423,7 @@ def estimate(parsed: argparse.Namespace) -> int:
         kinds = (xlc.ggml_backend_dev_type.GGML_BACKEND_DEVICE_TYPE_GPU, xlc.ggml_backend_dev_type.GGML_BACKEND_DEVICE_TYPE_IGPU)
         gpus = [d for d in xlc.get_device_info() if d["type"] in kinds and d.get("reachable", True)]
     try:
-        n_layer = _model_shape(parsed.model)[0]
+        n_layer = block_count(parsed.model)
         plan = xlc.estimate_gpu_layers(gpus, parsed.model, parsed.mmproj, parsed.ctx, parsed.batch,
                                        parsed.parallel, parsed.kv_type)
     except (OSError, ValueError) as e:
@@ -432,17 +432,17 @@ def estimate(parsed: argparse.Namespace) -> int:
     if parsed.json:
         print(json.dumps({"model": parsed.model, "n_layer": n_layer, "gpus": gpus, **dataclasses.asdict(plan)}, indent=2))
         return 0
-    print(f"model    {parsed.model} ({n_layer} layers)")
+    print(f"model    {parsed.model} ({n_layer} layers and the output layer)")
     print(f"context  {parsed.ctx} x {parsed.parallel} sequence(s), batch {parsed.batch}, KV cache {parsed.kv_type}")
     if not gpus:
         print(f"no GPU: everything runs on the CPU, about {_size(plan.total_size)}")
         return 0
     rows = [("device", "free", "layers", "memory")]
     for i, gpu in enumerate(gpus):
-        layers = int(plan.tensor_split[i]) if i < len(plan.tensor_split) else 0
+        layers = round(plan.tensor_split[i] * plan.layers) if i < len(plan.tensor_split) else 0  # a share
         used = plan.gpu_sizes[i] if i < len(plan.gpu_sizes) else 0
         rows.append((gpu.get("name", f"GPU{i}"), _size(gpu["memory_free"]), str(layers), _size(used)))
-    rows.append(("total", "", f"{plan.layers}/{n_layer}", _size(plan.vram_size)))
+    rows.append(("total", "", f"{plan.layers}/{n_layer + 1}", _size(plan.vram_size)))  # the output layer counts
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))

@@ -12,7 +12,7 @@ and ``except RuntimeError`` keep working::
     │   ├── ModelLoadError                       XLC_ERR_MODEL_LOAD
     │   └── ServerClosedError                    XLC_ERR_CLOSED
     └── RequestError                             a request the server answered with an error object
-        ├── BadRequestError(InvalidArgumentError)   4xx: the request is at fault
+        ├── BadRequestError(InvalidArgumentError, RuntimeError)   4xx: the request is at fault
         └── ServerError(XlcRuntimeError)            5xx: the server could not do it
 
 ``RequestError.from_response(body)`` turns an error answer (``{"error": {...}}``)
@@ -106,8 +106,9 @@ class RequestError(XlcError):
         return cls.make(message, status="XLC_OK", http_status=code, error=error)
 
 
-class BadRequestError(RequestError, InvalidArgumentError):
-    """A 4xx answer: the request was malformed, out of range or not allowed."""
+class BadRequestError(RequestError, InvalidArgumentError, RuntimeError):
+    """A 4xx answer: the request was malformed, out of range or not allowed. Also a RuntimeError:
+    upstream xllamacpp raises that for some refusals (invalid JSON, json_schema with grammar)."""
 
     default_status = "XLC_OK"
 

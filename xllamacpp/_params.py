@@ -2,8 +2,9 @@
 
 Nothing here names a field: names, types, defaults, help and enums all come
 from xlc_params_schema(), so a field added to cshim's table appears here as is.
-Nested structs are views (``params.sampling.temp = 0.2`` sets the parent);
-list values are copied in and out.
+The older names upstream xllamacpp's users write are data in _aliases.py.
+Nested structs are views (``params.sampling.temp = 0.2`` sets the parent), and
+so are the objects of list fields (``params.lora_adapters[0].scale = 0.5``).
 """
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import copy
 import difflib
 import enum
 import os
+import weakref
 from typing import Any, Iterable
 
 from . import _json
-
+from ._aliases import COMPUTED, ENUM_ALIASES, LOAD_MODE_NAMES, RENAMED, STRUCT_CLASSES
+from ._aliases import described as _described_aliases
 from ._errors import InvalidArgumentError, InvalidTypeError, XlcError
-from ._library import call_out, lib
+from ._library import call_out, lib, take_string
 
 
 def _load_schema() -> dict:
@@ -26,42 +29,224 @@ def _load_schema() -> dict:
         raise ImportError(f"xlc_params_schema failed: {e}") from None
 
 
+def _make_enum(name: str, members: dict) -> type[enum.IntEnum]:
+    values = dict(members)
+    for old, new in ENUM_ALIASES.get(name, {}).items():
+        values[old] = members[new]  # a second name for the same value: an alias member
+    return enum.IntEnum(name, values, module=__name__)  # type: ignore[misc]
+
+
 _SCHEMA = _load_schema()
 FIELDS: dict[str, dict] = {f["name"]: f for f in _SCHEMA["fields"]}
 EXCLUDED: dict[str, str] = _SCHEMA["excluded"]
-ENUMS: dict[str, type[enum.IntEnum]] = {
-    name: enum.IntEnum(name, members, module=__name__)  # type: ignore[misc]
-    for name, members in _SCHEMA["enums"].items()
-}
+ENUMS: dict[str, type[enum.IntEnum]] = {name: _make_enum(name, m) for name, m in _SCHEMA["enums"].items()}
+CONSTANTS: dict[str, int] = dict(_SCHEMA["constants"])
 GROUPS: frozenset[str] = frozenset(
     name.rsplit(".", i)[0] for name in FIELDS for i in range(1, name.count(".") + 1)
 )
+ALIASES: dict[str, str] = _described_aliases()  # older name -> what it stands for
+
+# the computed aliases name llama.cpp's values; make sure they still mean what they meant
+assert all(ENUMS["llama_load_mode"][n] == v for v, n in LOAD_MODE_NAMES.items())
+assert ENUMS["llama_pooling_type"].LLAMA_POOLING_TYPE_RANK == 4
 
 
-class CommonAdapterLoraInfo:
-    """A LoRA adapter: its GGUF path and the scale it is applied with."""
+# --- the objects inside fields ------------------------------------------------------
 
-    __slots__ = ("path", "scale", "task_name", "prompt_prefix")
 
-    def __init__(self, path: str = "", scale: float = 1.0, task_name: str = "", prompt_prefix: str = ""):
-        self.path = os.fspath(path)
-        self.scale = float(scale)
-        self.task_name = task_name
-        self.prompt_prefix = prompt_prefix
+class _Element:
+    """A struct held in a field (a LoRA adapter, a logit bias, the grammar).
 
-    def __repr__(self) -> str:
-        return f"CommonAdapterLoraInfo(path={self.path!r}, scale={self.scale!r})"
+    Standalone it holds its own values; read from a CommonParams it is a view of
+    ``params.<field>[index]``, so setting an attribute changes the parameter. A
+    view becomes standalone again, with the values it had, when the field is
+    assigned anew.
+    """
+
+    __slots__ = ("_own", "_root", "_name", "_index", "__weakref__")
+    _KIND = ""  # the facade's type of the field (of one item, for a list)
+    _ATTRS: dict[str, str] = {}  # attribute -> field type, in order
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = list(self._ATTRS)
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
+        attrs = dict(self._defaults())
+        for key, value in list(zip(names, args)) + list(kwargs.items()):
+            if key not in self._ATTRS:
+                raise TypeError(f"{type(self).__name__} has no attribute '{key}'")
+            attrs[key] = self._check(key, value)
+        object.__setattr__(self, "_own", attrs)
+        object.__setattr__(self, "_root", None)
+        object.__setattr__(self, "_name", "")
+        object.__setattr__(self, "_index", None)
+
+    @classmethod
+    def _defaults(cls) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def _check(cls, key: str, value: Any) -> Any:
+        return _from_json(cls._ATTRS[key], _to_json(f"{cls.__name__}.{key}", cls._ATTRS[key], value))
+
+    @classmethod
+    def _attrs_of(cls, item: Any) -> dict:  # the facade's JSON of one item -> attributes
+        return {k: _from_json(cls._ATTRS[k], item[k]) for k in cls._ATTRS}
+
+    def _item(self) -> Any:  # attributes -> the facade's JSON of one item
+        return {k: _to_json(k, kind, v) for (k, kind), v in zip(self._ATTRS.items(), self._values().values())}
+
+    @classmethod
+    def _view(cls, root: "CommonParams", name: str, index: int | None) -> "_Element":
+        el = cls.__new__(cls)
+        object.__setattr__(el, "_own", None)
+        object.__setattr__(el, "_root", root)
+        object.__setattr__(el, "_name", name)
+        object.__setattr__(el, "_index", index)
+        root._watch(name, el)
+        return el
+
+    def _bind(self, root: "CommonParams", name: str, index: int | None) -> None:
+        object.__setattr__(self, "_own", None)
+        object.__setattr__(self, "_root", root)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_index", index)
+        root._watch(name, self)
+
+    def _detach(self) -> None:
+        values = self._values()
+        object.__setattr__(self, "_own", values)
+        object.__setattr__(self, "_root", None)
+
+    def _values(self) -> dict:
+        if self._root is None:
+            return self._own
+        return self._attrs_of(self._root._item(self._name, self._index))
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_") or key not in self._ATTRS:
+            raise AttributeError(f"{type(self).__name__} has no attribute '{key}'")
+        return self._values()[key]
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key not in self._ATTRS:
+            raise AttributeError(f"{type(self).__name__} has no attribute '{key}'")
+        value = self._check(key, value)
+        if self._root is None:
+            self._own[key] = value
+            return
+        values = dict(self._values())
+        values[key] = value
+        standalone = type(self).__new__(type(self))
+        object.__setattr__(standalone, "_own", values)
+        object.__setattr__(standalone, "_root", None)
+        self._root._set_item(self._name, self._index, standalone._item())
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(object.__dir__(self)) | set(self._ATTRS))
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CommonAdapterLoraInfo):
-            return NotImplemented
-        return self._json() == other._json()
+        if isinstance(other, type(self)):
+            return self._values() == other._values()
+        return NotImplemented
 
-    def _json(self) -> dict:
-        return {"path": self.path, "scale": self.scale, "task_name": self.task_name, "prompt_prefix": self.prompt_prefix}
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._values().items())
+        return f"{type(self).__name__}({inner})"
+
+    def __copy__(self) -> "_Element":
+        return type(self)(**self._values())
+
+    def __deepcopy__(self, memo: dict) -> "_Element":
+        return type(self)(**copy.deepcopy(self._values(), memo))
 
     def __reduce__(self):
-        return (CommonAdapterLoraInfo, (self.path, self.scale, self.task_name, self.prompt_prefix))
+        return (type(self), tuple(self._values().values()))
+
+
+class CommonAdapterLoraInfo(_Element):
+    """A LoRA adapter: its GGUF path and the scale it is applied with."""
+
+    __slots__ = ()
+    _KIND = "lora"
+    _ATTRS = {"path": "str", "scale": "float", "task_name": "str", "prompt_prefix": "str"}
+
+    @classmethod
+    def _defaults(cls) -> dict:
+        return {"path": "", "scale": 1.0, "task_name": "", "prompt_prefix": ""}
+
+    def __repr__(self) -> str:
+        v = self._values()
+        return f"CommonAdapterLoraInfo(path={v['path']!r}, scale={v['scale']!r})"
+
+
+class LlamaLogitBias(_Element):
+    """A logit bias: ``token`` and the ``bias`` added to its logit. Unpacks and compares as ``(token, bias)``."""
+
+    __slots__ = ()
+    _KIND = "logit_bias"
+    _ATTRS = {"token": "int", "bias": "float"}
+
+    @classmethod
+    def _defaults(cls) -> dict:
+        return {"token": 0, "bias": 0.0}
+
+    @classmethod
+    def _attrs_of(cls, item: Any) -> dict:
+        return {"token": item[0], "bias": item[1]}
+
+    def _item(self) -> Any:
+        v = self._values()
+        return [v["token"], v["bias"]]
+
+    def _pair(self) -> tuple:
+        v = self._values()
+        return (v["token"], v["bias"])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, list)):
+            return self._pair() == tuple(other)
+        return super().__eq__(other)
+
+    def __iter__(self):
+        return iter(self._pair())
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i):
+        return self._pair()[i]
+
+
+class CommonGrammar(_Element):
+    """A grammar constraint: its ``type`` (common_grammar_type) and ``grammar`` text. Compares equal to its text."""
+
+    __slots__ = ()
+    _KIND = "grammar"
+    _ATTRS = {"type": "enum:common_grammar_type", "grammar": "str"}
+
+    @classmethod
+    def _defaults(cls) -> dict:
+        return {"type": ENUMS["common_grammar_type"](0), "grammar": ""}
+
+    def empty(self) -> bool:
+        """True when no grammar is set."""
+        v = self._values()
+        return int(v["type"]) == 0 or v["grammar"] == ""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self._values()["grammar"] == other
+        return super().__eq__(other)
+
+    def __repr__(self) -> str:
+        v = self._values()
+        return f"CommonGrammar(type={v['type']}, grammar={v['grammar']!r})"
+
+
+_ELEMENTS: dict[str, type[_Element]] = {c._KIND: c for c in (CommonAdapterLoraInfo, LlamaLogitBias, CommonGrammar)}
 
 
 # --- conversion between Python values and the facade's JSON --------------------
@@ -74,9 +259,11 @@ def _type_error(name: str, want: str, value: Any) -> InvalidTypeError:
 def _to_json(name: str, kind: str, value: Any) -> Any:
     """Checks a Python value against a field type and returns its JSON form."""
     if kind == "bool":
-        if not isinstance(value, bool):
-            raise _type_error(name, "bool", value)
-        return value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) or (hasattr(value, "__index__") and not isinstance(value, float)):
+            return bool(value.__index__())  # 0/1 and other ints, as upstream's bint fields take them
+        raise _type_error(name, "bool", value)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(name, "int", value)
@@ -104,11 +291,14 @@ def _to_json(name: str, kind: str, value: Any) -> Any:
             return int(enum_type(value))
         except ValueError:
             raise InvalidArgumentError(f"{name}: {value!r} is not a value of {enum_type.__name__}") from None
-    if kind.startswith("list["):
-        inner = kind[5:-1]
+    if kind == "list[device]" and isinstance(value, str):  # upstream's form: "CUDA0,CUDA1"
+        value = [d.strip() for d in value.split(",") if d.strip()]
+    if kind.startswith(("list[", "set[")):
+        inner = kind[kind.index("[") + 1:-1]
         if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
-            raise _type_error(name, "a list", value)
-        return [_to_json(name, inner, v) for v in value]
+            raise _type_error(name, "a list" if kind.startswith("list") else "a set", value)
+        items = [_to_json(name, inner, v) for v in value]
+        return sorted(set(items)) if kind.startswith("set[") else items
     if kind == "samplers":  # "top_k;temperature", or a list of common_sampler_type
         if isinstance(value, str):
             return value
@@ -117,25 +307,31 @@ def _to_json(name: str, kind: str, value: Any) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise _type_error(name, "dict[str, str]", value)
         return dict(value)
-    if kind == "lora":
-        if isinstance(value, CommonAdapterLoraInfo):
-            return value._json()
-        if isinstance(value, (tuple, list)) and 1 <= len(value) <= 2:
-            return CommonAdapterLoraInfo(*value)._json()
-        if isinstance(value, dict):
-            return CommonAdapterLoraInfo(**value)._json()
-        raise _type_error(name, "CommonAdapterLoraInfo", value)
-    if kind == "logit_bias":
-        if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise _type_error(name, "a (token, bias) pair", value)
-        return [_to_json(name, "int", value[0]), _to_json(name, "float", value[1])]
+    if kind in _ELEMENTS:
+        return _element(name, _ELEMENTS[kind], value)._item()
     if not isinstance(value, dict):  # grammar_trigger, control_vector
         raise _type_error(name, "a dict", value)
     return dict(value)
 
 
+def _element(name: str, cls: type[_Element], value: Any) -> _Element:
+    """value as a cls: itself, or the forms it stands for (a tuple of its attributes, a dict, a grammar's text)."""
+    if isinstance(value, cls):
+        return value
+    if cls is CommonGrammar and isinstance(value, str):
+        return CommonGrammar(1 if value else 0, value)  # a user grammar, as llama-server's --grammar
+    try:
+        if isinstance(value, dict):
+            return cls(**value)
+        if isinstance(value, (tuple, list)) and 1 <= len(value) <= len(cls._ATTRS):
+            return cls(*value)
+    except TypeError as e:
+        raise TypeError(f"{name}: {e}") from None
+    raise _type_error(name, cls.__name__, value)
+
+
 def _from_json(kind: str, value: Any) -> Any:
-    """The Python view of a JSON field value (enums as IntEnum, LoRA as objects)."""
+    """The Python view of a JSON field value (enums as IntEnum, structs as standalone objects)."""
     if kind.startswith("enum:"):
         try:
             return ENUMS[kind[5:]](value)
@@ -144,16 +340,44 @@ def _from_json(kind: str, value: Any) -> Any:
     if kind.startswith("list["):
         inner = kind[5:-1]
         return [_from_json(inner, v) for v in value]
-    if kind == "lora":
-        return CommonAdapterLoraInfo(**value)
-    if kind == "logit_bias":
-        return tuple(value)
+    if kind.startswith("set["):
+        return {_from_json(kind[4:-1], v) for v in value}
+    if kind in _ELEMENTS:
+        cls = _ELEMENTS[kind]
+        el = cls.__new__(cls)
+        object.__setattr__(el, "_own", cls._attrs_of(value))
+        object.__setattr__(el, "_root", None)
+        return el
     return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
 
+def _element_kind(field_type: str) -> tuple[str, bool] | None:
+    """(element kind, is a list) for fields that hold _Element objects."""
+    if field_type in _ELEMENTS:
+        return field_type, False
+    if field_type.startswith("list[") and field_type[5:-1] in _ELEMENTS:
+        return field_type[5:-1], True
+    return None
+
+
 def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, list(FIELDS) + list(GROUPS), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(FIELDS) + list(GROUPS) + list(ALIASES), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _resolve(full: str) -> str:
+    """Today's dotted name for an older one; an alias of a struct carries the rest of the path along."""
+    if full in FIELDS or full in GROUPS:
+        return full
+    parts = full.split(".")
+    for i in range(len(parts), 0, -1):
+        target = RENAMED.get(".".join(parts[:i]))
+        if isinstance(target, str):
+            return _resolve(".".join([target] + parts[i:]))
+    return full
+
+
+# --- the views ---------------------------------------------------------------------
 
 
 class _Group:
@@ -161,35 +385,24 @@ class _Group:
 
     __slots__ = ("_root", "_prefix")
 
-    def __init__(self, root: "CommonParams", prefix: str):
-        object.__setattr__(self, "_root", root)
-        object.__setattr__(self, "_prefix", prefix)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"Can't construct an instance of {type(self).__name__}: it is a view of a struct "
+                        "inside CommonParams (e.g. CommonParams().sampling)")
+
+    @classmethod
+    def _view(cls, root: "CommonParams", prefix: str) -> "_Group":
+        view = object.__new__(cls)
+        object.__setattr__(view, "_root", root)
+        object.__setattr__(view, "_prefix", prefix)
+        return view
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        full = self._prefix + name
-        if full in FIELDS:
-            return self._root._get(full)
-        if full in GROUPS:
-            return _Group(self._root, full + ".")
-        where = self._prefix[:-1] or "CommonParams"
-        raise AttributeError(f"{where} has no field '{name}'{_suggest(full)}")
+        return self._root._get_path(self._prefix + name, self._prefix[:-1] or "CommonParams")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        full = self._prefix + name
-        if full in FIELDS:
-            self._root._set(full, value)
-        elif full in GROUPS:
-            if not isinstance(value, _Group):
-                raise InvalidTypeError(f"{full}: expected a {full} group, got {type(value).__name__}")
-            for key, val in value._items():
-                self._root._set(full + "." + key, val)
-        else:
-            where = self._prefix[:-1] or "CommonParams"
-            if full in EXCLUDED:
-                raise AttributeError(f"{full} is not available from Python: {EXCLUDED[full]}")
-            raise AttributeError(f"{where} has no field '{name}'{_suggest(full)}")
+        self._root._set_path(self._prefix + name, value, self._prefix[:-1] or "CommonParams")
 
     def __dir__(self) -> list[str]:
         n = len(self._prefix)
@@ -220,7 +433,19 @@ class _Group:
 
     def __repr__(self) -> str:
         changed = [f"{k}={v!r}" for k, v in self._items() if self._root._is_set(self._prefix + k)]
-        return f"<{self._prefix[:-1]}: {', '.join(changed) or 'defaults'}>"
+        return f"<{type(self).__name__} {self._prefix[:-1]}: {', '.join(changed) or 'defaults'}>"
+
+
+# upstream xllamacpp's class names for the nested structs
+STRUCTS: dict[str, type] = {
+    cls_name: type(cls_name, (_Group,), {"__slots__": (), "__doc__": f"A view of a {cls_name} struct inside CommonParams."})
+    for cls_name in sorted(set(STRUCT_CLASSES.values()))
+}
+
+
+def _struct(root: "CommonParams", name: str) -> _Group:
+    cls = STRUCTS.get(STRUCT_CLASSES.get(name, ""), _Group)
+    return cls._view(root, name + ".")
 
 
 class CommonParams(_Group):
@@ -229,24 +454,83 @@ class CommonParams(_Group):
     Every field of common_params and its nested structs is an attribute under
     its C name (``params.n_ctx``, ``params.sampling.temp``,
     ``params.model.path``); ``CommonParams.fields()`` lists them with types,
-    defaults and help.
+    defaults and help. The older names upstream xllamacpp used
+    (``params.speculative.n_max``, ``params.use_mmap``) work too:
+    ``CommonParams.aliases()`` lists them.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_views")
 
     def __init__(self) -> None:
-        super().__init__(self, "")
+        object.__setattr__(self, "_root", self)
+        object.__setattr__(self, "_prefix", "")
         object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_views", {})
 
-    # the field store: JSON values of the fields that were set
+    # --- dotted paths, aliases resolved -------------------------------------------
+
+    def _get_path(self, full: str, where: str = "CommonParams") -> Any:
+        if full in COMPUTED:
+            return COMPUTED[full][1](self._get, self._set)
+        target = RENAMED.get(full)
+        if isinstance(target, tuple):
+            return self._get(target[0])
+        real = _resolve(full)
+        if real in FIELDS:
+            return self._get(real)
+        if real in GROUPS:
+            return _struct(self, real)
+        raise AttributeError(f"{where} has no field '{full.rsplit('.', 1)[-1]}'{_suggest(full)}")
+
+    def _set_path(self, full: str, value: Any, where: str = "CommonParams") -> None:
+        if full in COMPUTED:
+            COMPUTED[full][1](self._get, self._set, value, True)
+            return
+        target = RENAMED.get(full)
+        if isinstance(target, tuple):
+            for name in target:
+                self._set(name, value)
+            return
+        real = _resolve(full)
+        if real in FIELDS:
+            self._set(real, value)
+        elif real in GROUPS:
+            if not isinstance(value, _Group):
+                raise TypeError(f"{full}: expected a {real} struct, got {type(value).__name__}")
+            for key, val in value._items():
+                self._set(real + "." + key, val)
+        elif real in EXCLUDED:
+            raise AttributeError(f"{real} is not available from Python: {EXCLUDED[real]}")
+        else:
+            raise AttributeError(f"{where} has no field '{full.rsplit('.', 1)[-1]}'{_suggest(full)}")
+
+    # --- the field store: JSON values of the fields that were set -------------------
+
     def _get(self, name: str) -> Any:
         field = FIELDS[name]
         value = self._values.get(name, field["default"])
-        return _from_json(field["type"], value)
+        element = _element_kind(field["type"])
+        if element is None:
+            return _from_json(field["type"], value)
+        cls = _ELEMENTS[element[0]]
+        if element[1]:
+            return [cls._view(self, name, i) for i in range(len(value))]
+        return cls._view(self, name, None)
 
     def _set(self, name: str, value: Any) -> None:
         field = FIELDS[name]
         json_value = _to_json(name, field["type"], value)
+        self._unwatch(name)
+        self._store(name, json_value)
+        element = _element_kind(field["type"])
+        if element is not None and element[1] and isinstance(value, (list, tuple)):
+            # the objects given become views of the field, as in upstream xllamacpp
+            for i, item in enumerate(value):
+                if isinstance(item, _ELEMENTS[element[0]]):
+                    item._bind(self, name, i)
+
+    def _store(self, name: str, json_value: Any) -> None:
+        field = FIELDS[name]
         if field.get("view"):
             # a view writes other fields (rpc_servers writes devices): apply it after all the
             # others, and take every field back
@@ -263,6 +547,30 @@ class CommonParams(_Group):
         else:
             self._values[name] = json_value
 
+    def _item(self, name: str, index: int | None) -> Any:
+        value = self._values.get(name, FIELDS[name]["default"])
+        return value if index is None else value[index]
+
+    def _set_item(self, name: str, index: int | None, item: Any) -> None:
+        if index is None:
+            self._store(name, item)
+            return
+        value = list(self._values.get(name, FIELDS[name]["default"]))
+        value[index] = item
+        self._store(name, value)
+
+    def _watch(self, name: str, element: _Element) -> None:
+        refs = self._views.setdefault(name, [])
+        refs[:] = [r for r in refs if r() is not None]
+        refs.append(weakref.ref(element))
+
+    def _unwatch(self, name: str) -> None:
+        """Views of a field being assigned keep the values they had, standalone."""
+        for ref in self._views.pop(name, []):
+            el = ref()
+            if el is not None and el._root is self and el._name == name:
+                el._detach()
+
     def _is_set(self, name: str) -> bool:
         return name in self._values
 
@@ -276,6 +584,11 @@ class CommonParams(_Group):
         return copy.deepcopy(FIELDS)
 
     @classmethod
+    def aliases(cls) -> dict[str, str]:
+        """Every older name that still works -> what it stands for."""
+        return dict(ALIASES)
+
+    @classmethod
     def from_args(cls, args: Iterable[str]) -> "CommonParams":
         """Parses llama-server's command-line flags (``["-m", "model.gguf", "-c", "4096"]``)
         with llama.cpp's own parser. Bad flags raise ValueError with the parser's message."""
@@ -287,12 +600,13 @@ class CommonParams(_Group):
 
     @classmethod
     def from_dict(cls, values: dict) -> "CommonParams":
-        """Builds params from a nested or dotted dict, as to_dict() returns."""
+        """Builds params from a nested or dotted dict, as to_dict() returns (older names work too)."""
         params = cls()
         for name, value in _flatten(values).items():
-            if name not in FIELDS:
-                raise AttributeError(f"CommonParams has no field '{name}'{_suggest(name)}")
-            params._set(name, _from_json(FIELDS[name]["type"], value) if FIELDS[name]["type"] == "lora" else value)
+            real = _resolve(name)
+            if real in FIELDS and _element_kind(FIELDS[real]["type"]) and not isinstance(value, str):
+                value = _from_json(FIELDS[real]["type"], _to_json(real, FIELDS[real]["type"], value))
+            params._set_path(name, value)
         return params
 
     @classmethod
@@ -334,6 +648,7 @@ class CommonParams(_Group):
         object.__setattr__(self, "_root", self)
         object.__setattr__(self, "_prefix", "")
         object.__setattr__(self, "_values", dict(state["values"]))
+        object.__setattr__(self, "_views", {})
 
     def __reduce__(self):
         return (CommonParams, (), self.__getstate__())
@@ -343,7 +658,7 @@ def _flatten(values: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in values.items():
         name = prefix + key
-        if isinstance(value, dict) and name in GROUPS:
+        if isinstance(value, dict) and _resolve(name) in GROUPS:
             out.update(_flatten(value, name + "."))
         else:
             out[name] = value
@@ -354,4 +669,5 @@ def _apply(values: dict) -> dict:
     return _json.loads(call_out(lib.xlc_params_apply, _json.dumps(values)))
 
 
-__all__ = ["CommonParams", "CommonAdapterLoraInfo", "ENUMS", "FIELDS"]
+__all__ = ["CommonParams", "CommonAdapterLoraInfo", "CommonGrammar", "LlamaLogitBias", "ENUMS", "CONSTANTS",
+           "FIELDS", "STRUCTS", "ALIASES"]

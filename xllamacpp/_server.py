@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _json
 
-from ._errors import InvalidArgumentError, InvalidTypeError, ServerClosedError
+from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError
 from ._library import call_out, check, error_for, ffi, lib, take_string
 from ._log import sync_log_level
 from ._params import CommonParams
@@ -41,10 +41,10 @@ class Server:
     Servers can share a process. ``params.port = -1`` opens no HTTP port.
     """
 
-    def __init__(self, params: CommonParams):
-        if not isinstance(params, CommonParams):
-            raise InvalidTypeError(f"Server takes a CommonParams, not {type(params).__name__}")
-        values = params._json()
+    def __init__(self, common_params: CommonParams):
+        if not isinstance(common_params, CommonParams):
+            raise InvalidTypeError(f"Server takes a CommonParams, not {type(common_params).__name__}")
+        values = common_params._json()
         sync_log_level()
         out = ffi.new("xlc_server **")
         check(lib.xlc_server_create(_json.dumps(values), out))
@@ -91,28 +91,28 @@ class Server:
         for non-JSON bodies (``/metrics``). A streamed answer goes to ``callback``
         one event at a time, in the request's form (dict for dict, str, bytes).
         """
-        return self._call(method, path, body, callback, keep_form=False)[1]
+        return self._call(method, path, body, callback, keep_form=False, raise_refused=False)[1]
 
-    def handle_completions(self, request: Request, callback: Callback | None = None) -> Any:
-        """POST /v1/completions (OpenAI completions API).
+    def handle_completions(self, prompt: Request, callback: Callback | None = None) -> Any:
+        """POST /v1/completions (OpenAI completions API); ``prompt`` is the request body.
 
         A dict request returns a dict; with a callback, every streamed event (or the
         whole answer, unstreamed) goes to it in the request's form and this returns
-        None. The callback returning True stops the generation at once.
+        None. The callback returning a true value stops the generation at once.
         """
-        return self._infer("handle_completions", "/v1/completions", request, callback)
+        return self._infer("handle_completions", "/v1/completions", prompt, callback)
 
-    def handle_chat_completions(self, request: Request, callback: Callback | None = None) -> Any:
+    def handle_chat_completions(self, prompt: Request, callback: Callback | None = None) -> Any:
         """POST /v1/chat/completions (OpenAI chat API); as handle_completions."""
-        return self._infer("handle_chat_completions", "/v1/chat/completions", request, callback)
+        return self._infer("handle_chat_completions", "/v1/chat/completions", prompt, callback)
 
-    def handle_embeddings(self, request: Request) -> Any:
+    def handle_embeddings(self, prompt: Request) -> Any:
         """POST /v1/embeddings (OpenAI embeddings API): dict in, dict out; str/bytes in, str/bytes out."""
-        return self._call("POST", "/v1/embeddings", request, None)[1]
+        return self._call("POST", "/v1/embeddings", prompt, None)[1]
 
-    def handle_rerank(self, request: Request) -> Any:
+    def handle_rerank(self, prompt: Request) -> Any:
         """POST /v1/rerank: dict in, dict out; str/bytes in, str/bytes out."""
-        return self._call("POST", "/v1/rerank", request, None)[1]
+        return self._call("POST", "/v1/rerank", prompt, None)[1]
 
     def handle_metrics(self) -> str:
         """GET /metrics: Prometheus text (needs ``params.endpoint_metrics = True``;
@@ -137,8 +137,9 @@ class Server:
         return None
 
     def _call(self, method: str, path: str, request: Request | None, callback: Callback | None,
-              keep_form: bool = True):
-        """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*)."""
+              keep_form: bool = True, raise_refused: bool = True):
+        """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*);
+        raise_refused: a request the route refused outright raises RequestError (upstream's handle_*)."""
         if self._closed:
             raise ServerClosedError("the server is closed")
         if not isinstance(method, str) or not isinstance(path, str):
@@ -152,7 +153,7 @@ class Server:
 
             def on_chunk(data, size, _user_data):
                 try:
-                    return 1 if callback(decode(ffi.unpack(data, size))) is True else 0
+                    return 1 if callback(decode(ffi.unpack(data, size))) else 0
                 except BaseException as e:  # re-raised below, after the C side stops
                     failures.append(e)
                     return -1
@@ -165,10 +166,17 @@ class Server:
                                    lib.XLC_STREAM_EVENTS, c_callback, ffi.NULL, status, out_body, out_type)
         if failures:
             raise failures[0]
-        if rc != lib.XLC_OK:
+        refused = rc == lib.XLC_ERR_REQUEST  # the route refused it: its error answer is in out_body
+        if rc != lib.XLC_OK and not refused:
             raise error_for(rc)
         content_type = take_string(out_type[0]) or ""
         raw = take_string(out_body[0]) or ""
+        if refused and raise_refused:
+            try:
+                answer = _json.loads(raw)
+            except ValueError:
+                answer = {"message": raw}
+            raise RequestError.from_response(answer, status[0])
         if as_text:
             return status[0], raw if isinstance(request, str) else raw.encode()
         if raw and content_type.startswith("application/json"):
@@ -184,4 +192,4 @@ def _decoder(request: Request | None) -> Callable[[bytes], Any]:
     return _json.loads
 
 
-__all__ = ["Server", "ServerClosedError"]
+__all__ = ["Server"]

@@ -46,7 +46,9 @@ typedef enum xlc_status {
     XLC_ERR_IO               = 4, /* the HTTP listener could not start */
     XLC_ERR_CLOSED           = 5, /* the server is closing or closed */
     XLC_ERR_CALLBACK         = 6, /* the stream callback failed; the generation was stopped */
-    XLC_ERR_INTERNAL         = 7  /* anything else; the message says what */
+    XLC_ERR_INTERNAL         = 7, /* anything else; the message says what */
+    XLC_ERR_REQUEST          = 8  /* xlc_server_handle: the route refused the request outright (its handler
+                                     threw); the error answer is in *out_status and *out_body as usual */
 } xlc_status;
 
 /* Log levels, the same numbers as ggml_log_level. */
@@ -106,8 +108,9 @@ XLC_API xlc_status xlc_system_info(char ** out);
  * device_id, memory_free, memory_total, caps} in *out (caller frees). */
 XLC_API xlc_status xlc_devices(char ** out);
 
-/* A GGUF file's metadata (arrays as their length, but for small int arrays) and tensor sizes, as JSON
- * {"kv": {...}, "tensors": {name: bytes}} in *out (caller frees); no tensor data is read. */
+/* A GGUF file's metadata and tensor table as JSON in *out (caller frees); no tensor data is read:
+ * {"kv": {key: {"type", "value"}}, "tensors": {name: {"n_bytes", "type", "offset"}}}, gguf_type numbers;
+ * an array is {"type": 9, "elem", "length"}, with its "value" when it has at most 1024 items. */
 XLC_API xlc_status xlc_gguf_info(const char * path, char ** out);
 
 /* Converts a JSON schema to a grammar llama.cpp's sampler accepts; *out is caller-freed. */
@@ -152,9 +155,11 @@ XLC_API xlc_status xlc_server_address(xlc_server * server, char ** out);
  * (a client mistake is a 4xx answer with an error object, and XLC_OK).
  * method: "GET", "POST" or "DELETE"; path may carry a query string; body may be NULL (then body_len 0).
  * A streamed response goes chunk by chunk to callback (flags: XLC_STREAM_*) and *out_body is "";
- * otherwise *out_body holds the whole body. *out_status is the HTTP status; *out_body and
- * *out_content_type (either may be NULL) are caller-freed. Safe to call from many threads at once,
- * and from a stream callback. XLC_ERR_CLOSED when the server is closed before or during the call. */
+ * otherwise *out_body holds the whole body. *out_status is the HTTP status; XLC_ERR_REQUEST marks an
+ * error answer made from the route's refusal (the handler, or the facade's checks before it, threw)
+ * rather than returned by it. *out_body and *out_content_type (either may be NULL) are caller-freed.
+ * Safe to call from many threads at once, and from a stream callback. XLC_ERR_CLOSED when the server
+ * is closed before or during the call. */
 XLC_API xlc_status xlc_server_handle(xlc_server * server, const char * method, const char * path,
                                      const char * body, size_t body_len, int flags,
                                      xlc_stream_callback callback, void * user_data,

@@ -9,11 +9,14 @@
 #include "arg.h"
 #include "common.h"
 #include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml-opt.h"
 #include "ggml.h"
 #include "llama.h"
 #include "sampling.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -24,8 +27,10 @@
 
 namespace xlc {
 
-// --- enums -------------------------------------------------------------------
+// --- enums ---------------------------------------------------------------------
 
+// Every enum and integer constant of the vendored headers, generated at build time
+// (cshim/gen_enums.py): names from the headers, values from the compiler.
 template <class E> struct enum_info;  // name() and members() per enum type
 
 #define XLC_ENUM(T)                                                        \
@@ -35,35 +40,18 @@ template <class E> struct enum_info;  // name() and members() per enum type
             static const std::vector<std::pair<const char *, long long>> m = {
 #define XLC_VALUE(V) {#V, static_cast<long long>(V)},
 #define XLC_END() }; return m; } };
+#define XLC_CONST(C)
 #include "xlc_enums.inc"
 #undef XLC_ENUM
 #undef XLC_VALUE
 #undef XLC_END
+#undef XLC_CONST
 
-// ggml_type's members come from ggml itself.
-template <> struct enum_info<ggml_type> {
-    static const char * name() { return "ggml_type"; }
-    static const std::vector<std::pair<const char *, long long>> & members() {
-        static const std::vector<std::string> names = [] {
-            std::vector<std::string> out;
-            for (int t = 0; t < GGML_TYPE_COUNT; ++t) {
-                const char * n = ggml_type_name(static_cast<ggml_type>(t));
-                std::string upper = (n && *n && std::string(n) != "NONE") ? n : "";
-                for (auto & c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                out.push_back(upper.empty() ? "" : "GGML_TYPE_" + upper);
-            }
-            return out;
-        }();
-        static const std::vector<std::pair<const char *, long long>> m = [] {
-            std::vector<std::pair<const char *, long long>> out;
-            for (size_t t = 0; t < names.size(); ++t) {
-                if (!names[t].empty()) out.emplace_back(names[t].c_str(), static_cast<long long>(t));
-            }
-            return out;
-        }();
-        return m;
-    }
-};
+// A *_COUNT member counts the others; it names no value a field can hold.
+static bool is_count(const char * member) {
+    const size_t n = std::strlen(member);
+    return n >= 6 && std::strcmp(member + n - 6, "_COUNT") == 0;
+}
 
 ojson enums_json() {
     ojson out = ojson::object();
@@ -75,11 +63,26 @@ ojson enums_json() {
 #define XLC_ENUM(T) add(enum_info<enum T>::name(), enum_info<enum T>::members());
 #define XLC_VALUE(V)
 #define XLC_END()
+#define XLC_CONST(C)
 #include "xlc_enums.inc"
 #undef XLC_ENUM
 #undef XLC_VALUE
 #undef XLC_END
-    add(enum_info<ggml_type>::name(), enum_info<ggml_type>::members());
+#undef XLC_CONST
+    return out;
+}
+
+ojson constants_json() {
+    ojson out = ojson::object();
+#define XLC_ENUM(T)
+#define XLC_VALUE(V)
+#define XLC_END()
+#define XLC_CONST(C) out[#C] = static_cast<long long>(C);
+#include "xlc_enums.inc"
+#undef XLC_ENUM
+#undef XLC_VALUE
+#undef XLC_END
+#undef XLC_CONST
     return out;
 }
 
@@ -151,7 +154,7 @@ template <class E> struct codec<E, std::enable_if_t<std::is_enum<E>::value>> {
         const auto & members = enum_info<E>::members();
         if (v.is_string()) {
             for (const auto & [k, val] : members) {
-                if (v.get<std::string>() == k) {
+                if (!is_count(k) && v.get<std::string>() == k) {
                     dst = static_cast<E>(val);
                     return;
                 }
@@ -161,7 +164,7 @@ template <class E> struct codec<E, std::enable_if_t<std::is_enum<E>::value>> {
         if (!v.is_number_integer()) type_error(std::string("a ") + enum_info<E>::name() + " member", v);
         const long long i = v.get<long long>();
         for (const auto & [k, val] : members) {
-            if (val == i) {
+            if (!is_count(k) && val == i) {
                 dst = static_cast<E>(i);
                 return;
             }
@@ -191,7 +194,7 @@ template <class T> struct codec<std::vector<T>> {
 };
 
 template <class T> struct codec<std::set<T>> {
-    static std::string type() { return "list[" + codec<T>::type() + "]"; }
+    static std::string type() { return "set[" + codec<T>::type() + "]"; }
     static ojson get(const std::set<T> & v) {
         ojson out = ojson::array();
         for (const auto & x : v) out.push_back(codec<T>::get(x));
@@ -244,13 +247,27 @@ template <> struct codec<std::map<std::string, std::string>> {
     }
 };
 
+static const ojson & require(const ojson & obj, const char * key);
+
+// A grammar crosses as {"type": common_grammar_type, "grammar": str}, as upstream
+// xllamacpp's CommonGrammar has it; a bare str is a user grammar, "" none.
 template <> struct codec<common_grammar> {
-    static std::string type() { return "str"; }
-    static ojson get(const common_grammar & v) { return v.grammar; }
+    static std::string type() { return "grammar"; }
+    static ojson get(const common_grammar & v) {
+        return {{"type", static_cast<long long>(v.type)}, {"grammar", v.grammar}};
+    }
     static void set(common_grammar & dst, const ojson & v) {
-        if (!v.is_string()) type_error("a str", v);
-        const auto g = v.get<std::string>();
-        dst = g.empty() ? common_grammar() : common_grammar(COMMON_GRAMMAR_TYPE_USER, g);
+        common_grammar g;  // fields set directly: the two-argument constructor asserts on (NONE, "")
+        if (v.is_string()) {
+            g.grammar = v.get<std::string>();
+            g.type = g.grammar.empty() ? COMMON_GRAMMAR_TYPE_NONE : COMMON_GRAMMAR_TYPE_USER;
+        } else if (v.is_object()) {
+            codec<common_grammar_type>::set(g.type, require(v, "type"));
+            codec<std::string>::set(g.grammar, require(v, "grammar"));
+        } else {
+            type_error("a grammar {type, grammar} or a str", v);
+        }
+        dst = std::move(g);
     }
 };
 
@@ -606,7 +623,17 @@ ojson params_schema() {
     }
     ojson excluded = ojson::object();
     for (const auto & [name, reason] : excluded_fields()) excluded[name] = reason;
-    return {{"fields", list}, {"enums", enums_json()}, {"excluded", excluded}, {"options", options}};
+    ojson exiting = ojson::array();
+    for (const auto & f : exiting_flags()) exiting.push_back(f);
+    return {{"fields", list},       {"enums", enums_json()},      {"constants", constants_json()},
+            {"excluded", excluded}, {"options", options},         {"exiting_flags", exiting}};
+}
+
+// The flags whose llama.cpp handlers print and exit() the process; refused in-process.
+// Kept by hand: tests/test_drift.py compares it with common/arg.cpp.
+const std::set<std::string> & exiting_flags() {
+    static const std::set<std::string> flags = {"--version", "-cl", "--cache-list", "--list-devices"};
+    return flags;
 }
 
 // Parses llama-server flags onto p with llama.cpp's own option handlers.
@@ -630,10 +657,8 @@ void params_parse_args(common_params & p, const std::vector<std::string> & args)
             throw invalid("invalid argument: " + args[i]);
         }
         common_arg & opt = *it->second.first;
-        // these handlers print and exit() the process
-        static const std::set<std::string> exiting = {"--version", "-cl", "--cache-list", "--list-devices"};
         for (const char * a : opt.args) {
-            if (exiting.count(a)) {
+            if (exiting_flags().count(a)) {
                 throw invalid("argument " + arg + " prints information and exits; it is not available in-process");
             }
         }

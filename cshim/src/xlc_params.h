@@ -3,6 +3,7 @@
 
 #include "xlc_internal.h"
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,7 @@ ojson params_to_json(const common_params & p);
 void  params_apply(common_params & p, const ojson & values);  // throws xlc::error
 void  params_parse_args(common_params & p, const std::vector<std::string> & args);
 ojson params_schema();
+const std::set<std::string> & exiting_flags();  // llama-server flags whose handlers exit() the process
 
 // xlc_params_check.cpp: ranges llama.cpp would assert on, checked before it sees them.
 void params_check_field(const std::string & name, const common_params & p);  // one field's own range

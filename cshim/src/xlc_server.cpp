@@ -4,6 +4,7 @@
 // request in flight, HTTP or in-process, before it stops the loop and frees the model.
 #include "xlc_params.h"
 #include "xlc_server.h"
+#include "xlc_speculative.h"
 
 #include "llama.h"
 #include "server-stream.h"
@@ -33,6 +34,7 @@ void prepare_params(common_params & p) {
     if (p.cpuparams_batch.n_threads < 0) {
         p.cpuparams_batch.n_threads = p.cpuparams.n_threads;
     }
+    resolve_speculative_types(p);  // a draft model path alone turns drafting on (xlc_speculative.cpp)
     auto & d = p.speculative.draft;
     if (d.cpuparams.n_threads < 0) d.cpuparams.n_threads = p.cpuparams.n_threads;
     if (d.cpuparams_batch.n_threads < 0) d.cpuparams_batch.n_threads = p.cpuparams_batch.n_threads;

@@ -115,6 +115,11 @@ private:
 // where llama-server answers 500; and so is any error of a route that only converts
 // and parses the request before it hands it to handle_completions_impl (which
 // answers its own errors), when `parse_errors_are_the_clients` says so.
+// Set when answer_errors() made the answer from an exception: the route refused the request
+// outright. The in-process call on this thread then reports XLC_ERR_REQUEST (upstream
+// xllamacpp raises there); HTTP answers the error object as llama-server does.
+thread_local bool t_refused = false;
+
 template <class F> server_http_res_ptr answer_errors(F && fn, bool parse_errors_are_the_clients) noexcept {
     std::string message;
     error_type type = ERROR_TYPE_SERVER;
@@ -134,6 +139,7 @@ template <class F> server_http_res_ptr answer_errors(F && fn, bool parse_errors_
     } catch (...) {
         message = "unknown error";
     }
+    t_refused = true;  // only an exception gets here
     try {
         auto res = std::make_unique<server_http_res>();
         json err = format_error_response(message, type);
@@ -327,6 +333,7 @@ xlc_status handle(xlc_server * server, const char * method, const char * path, c
         ++server->in_flight;
     }
     bool callback_failed = false;
+    bool refused = false;  // the route refused the request outright: its error answer is in *out_*
     xlc_status status = guard([&] {
         if (!method || !path) throw invalid("method and path are required");
         if (!body && body_len > 0) throw invalid("body is NULL but body_len is not 0");
@@ -339,7 +346,9 @@ xlc_status handle(xlc_server * server, const char * method, const char * path, c
         std::atomic<bool> stop{false};
         const std::function<bool()> should_stop = [&] { return stop.load(); };
         server_http_req req{params, {}, route_path, query, body ? std::string(body, body_len) : std::string(), {}, should_stop};
+        t_refused = false;
         server_http_res_ptr res = rt ? rt->handler(req) : json_error(404, "File Not Found", "not_found_error");
+        refused = t_refused;
 
         std::string collected;
         if (res->is_stream()) {
@@ -403,6 +412,10 @@ xlc_status handle(xlc_server * server, const char * method, const char * path, c
     }
     // a server closed (or freed) from inside a stream callback is released by its last call
     server->release();
+    if (status == XLC_OK && refused) {
+        set_error("the request was refused (its error answer is in the body)");
+        status = XLC_ERR_REQUEST;
+    }
     if (free_now) delete server;
     return status;
 }

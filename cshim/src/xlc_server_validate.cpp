@@ -151,7 +151,7 @@ void check_tool_calls(const ojson & calls, const std::string & path) {
 
 void check_chat_messages(const ojson & body, const model_facts & facts) {
     const ojson * messages = member(body, "messages");
-    if (!messages) refuse("messages", "is required");
+    if (!messages) refuse("'messages'", "is required");  // llama.cpp's own wording
     if (!messages->is_array()) refuse("messages", "must be a list of messages, not " + std::string(messages->type_name()));
     for (size_t i = 0; i < messages->size(); ++i) {
         const ojson & msg = (*messages)[i];
@@ -232,7 +232,7 @@ void check_anthropic_block(const ojson & block, const std::string & path, const 
 
 void check_anthropic_messages(const ojson & body, const model_facts & facts) {
     const ojson * messages = member(body, "messages");
-    if (!messages) refuse("messages", "is required");
+    if (!messages) refuse("'messages'", "is required");
     if (!messages->is_array()) refuse("messages", "must be a list of messages, not " + std::string(messages->type_name()));
     for (size_t i = 0; i < messages->size(); ++i) {
         const ojson & msg = (*messages)[i];

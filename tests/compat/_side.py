@@ -1,0 +1,29 @@
+"""Which xllamacpp the compatibility suite runs against, and the models it maps upstream's names to."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import xllamacpp as xlc
+
+ROOT = Path(__file__).resolve().parents[2]
+UPSTREAM = importlib.util.find_spec("xllamacpp._library") is None  # ours has the facade loader
+GEMMA = Path(os.environ.get("XLLAMACPP_TEST_MODEL", ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"))
+
+
+def describe() -> str:
+    side = "upstream" if UPSTREAM else "ours"
+    return f"xllamacpp under test: {side}, {getattr(xlc, '__version__', '?')} from {Path(xlc.__file__).parent}"
+
+
+def close(server) -> None:
+    """Frees a server's model now. Upstream's Server has no close(): it goes with the object, and
+    its destructor can hang when the server loop has not started yet (a terminate() that the loop
+    never sees), so it is given a request that goes through the loop first."""
+    if hasattr(server, "close"):
+        server.close()
+        return
+    import requests
+
+    requests.get(server.listening_address + "/slots", timeout=600)

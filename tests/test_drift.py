@@ -1,0 +1,138 @@
+"""What the facade copies from the vendored llama.cpp, compared with the vendored tree itself.
+
+Moving llama.cpp (vendor/lock.json) shows every difference here at once: the
+enums and constants (generated from the headers at build time, so a stale build
+shows), the route table llama-server registers, and the flags whose handlers
+exit the process.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import xllamacpp as xlc
+from xllamacpp import _params
+
+ROOT = Path(__file__).resolve().parents[1]
+LLAMA = ROOT / "vendor" / "llama.cpp"
+HEADERS = ["include/llama.h", "ggml/include/ggml.h", "ggml/include/ggml-backend.h", "ggml/include/ggml-cpu.h",
+           "ggml/include/ggml-opt.h", "common/common.h"]
+
+
+_TOKENS = re.compile(r'(R"(\w*)\(.*?\)\2"|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|//[^\n]*|/\*.*?\*/', re.S)
+
+
+def _strip_comments(text: str) -> str:
+    """C/C++ source without comments; string literals (raw ones too) kept whole."""
+    return _TOKENS.sub(lambda m: m.group(1) or " ", text)
+
+
+def _header_enums() -> dict[str, list[tuple[str, str]]]:
+    """enum name -> [(member, its initialiser or "")] from the vendored headers."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for header in HEADERS:
+        text = _strip_comments((LLAMA / header).read_text())
+        for name, body in re.findall(r"\benum\s+(\w+)\s*(?::\s*\w+\s*)?\{([^}]*)\}", text):
+            members = []
+            for item in filter(None, (i.strip() for i in body.split(","))):
+                member, _, init = item.partition("=")
+                members.append((member.strip(), init.strip()))
+            out.setdefault(name, members)
+    return out
+
+
+def test_every_enum_of_the_vendored_headers_is_exported_with_its_members():
+    headers = _header_enums()
+    assert set(headers) == set(_params._SCHEMA["enums"]), "enums differ from the vendored headers"
+    for name, members in headers.items():
+        ours = _params._SCHEMA["enums"][name]
+        assert [m for m, _ in members] == list(ours), name
+        implicit = -1
+        for member, init in members:
+            if re.fullmatch(r"-?\d+", init):
+                implicit = int(init)
+            elif init:
+                implicit = None  # an expression: the compiler's value is the truth
+            else:
+                implicit = None if implicit is None else implicit + 1
+            if implicit is not None:
+                assert ours[member] == implicit, f"{name}.{member}"
+        assert getattr(xlc, name).__members__.keys() >= set(ours)
+
+
+def test_members_that_were_missing_before_are_there():
+    assert xlc.llama_split_mode.LLAMA_SPLIT_MODE_TENSOR == 3
+    assert xlc.ggml_numa_strategy.GGML_NUMA_STRATEGY_COUNT == len(xlc.ggml_numa_strategy) - 1
+    assert xlc.ggml_type.GGML_TYPE_COUNT > xlc.ggml_type.GGML_TYPE_BF16
+    assert xlc.llama_model_kv_override_type.LLAMA_KV_OVERRIDE_TYPE_STR == 3
+    assert xlc.common_grammar_type.COMMON_GRAMMAR_TYPE_TOOL_CALLS == 3
+
+
+def test_integer_constants_of_the_headers_are_exported():
+    defines = {}
+    for header in HEADERS:
+        for name, value in re.findall(r"^\s*#\s*define\s+((?:GGML|LLAMA)_\w+)\s+\(?(-?\d+)\)?\s*$",
+                                      _strip_comments((LLAMA / header).read_text()), flags=re.M):
+            defines.setdefault(name, int(value))
+    assert defines, "no constants found"
+    for name, value in defines.items():
+        if name == "GGML_MEM_ALIGN":  # defined per platform under #if
+            continue
+        assert getattr(xlc, name) == value, name
+    assert xlc.LLAMA_DEFAULT_SEED == 0xFFFFFFFF and xlc.GGML_MAX_N_THREADS == 512
+
+
+def _registered_routes(source: str, pattern: str) -> set[tuple[str, str]]:
+    verbs = {"get": "GET", "post": "POST", "del": "DELETE", "GET": "GET", "POST": "POST", "DELETE": "DELETE"}
+    return {(verbs[m], path) for m, path in re.findall(pattern, _strip_comments(source))}
+
+
+# llama-server's routes that the in-process server does not serve, and why
+NOT_SERVED = {
+    ("POST", "/models"): "router mode (several models) only; xllamacpp serves one model",
+    ("POST", "/models/load"): "router mode only",
+    ("POST", "/models/unload"): "router mode only",
+    ("GET", "/models/sse"): "router mode only",
+    ("DELETE", "/models"): "router mode only",
+}
+
+
+def test_route_table_matches_llama_server():
+    theirs = _registered_routes((LLAMA / "tools/server/server.cpp").read_text(),
+                                r"ctx_http\.(get|post|del)\s*\(\s*\"(/[^\"]*)\"")
+    ours: set[tuple[str, str]] = set()
+    for source in sorted((ROOT / "cshim" / "src").glob("xlc_server*.cpp")):
+        ours |= _registered_routes(source.read_text(), r"\{\s*\"(GET|POST|DELETE)\"\s*,\s*\"(/[^\"]*)\"")
+    assert theirs, "no routes found in tools/server/server.cpp"
+    missing = theirs - ours - set(NOT_SERVED)
+    extra = ours - theirs
+    assert not missing, f"llama-server routes missing from the facade's table: {sorted(missing)}"
+    assert not extra, f"routes llama-server no longer registers: {sorted(extra)}"
+    assert not set(NOT_SERVED) - theirs, "NOT_SERVED names routes llama-server dropped"
+
+
+def _exiting_flags() -> set[str]:
+    """Flags of common/arg.cpp whose option handler calls exit()."""
+    text = _strip_comments((LLAMA / "common" / "arg.cpp").read_text())
+    flags: set[str] = set()
+    for start in (m.end() for m in re.finditer(r"add_opt\s*\(\s*common_arg\s*\(", text)):
+        depth, i = 2, start
+        while depth and i < len(text):
+            literal = _TOKENS.match(text, i)
+            if literal and literal.group(1):
+                i = literal.end()  # parentheses inside strings do not count
+                continue
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        block = text[start:i]
+        code = _TOKENS.sub('""', block)  # the handler's code, without its strings
+        if re.search(r"\bexit\s*\(", code):
+            first = re.match(r"\s*\{([^}]*)\}", block)
+            flags |= set(re.findall(r"\"(-[^\"]+)\"", first.group(1))) if first else set()
+    return flags
+
+
+def test_process_exiting_flags_match_llama_cpp():
+    theirs = _exiting_flags()
+    assert "--version" in theirs
+    assert set(_params._SCHEMA["exiting_flags"]) == theirs
