@@ -518,7 +518,10 @@ xlc_status xlc_server_handle(xlc_server * server, const char * method, const cha
         const route * rt = server->match(method_s, full, params);
         server_http_res_ptr res;
         std::atomic<bool> stop{false};
-        const std::function<bool()> should_stop = [&] { return stop.load() || server->closing.load(); };
+        const std::atomic<bool> * cancel = t_cancel_flag;  // set by xlc_request_start's thread
+        const std::function<bool()> should_stop = [&] {
+            return stop.load() || server->closing.load() || (cancel && cancel->load());
+        };
         server_http_req req{params, {}, full, query, body ? std::string(body, body_len) : std::string(), {}, should_stop};
         if (!rt) {
             res = json_error(404, "File Not Found", "not_found_error");
