@@ -13,6 +13,7 @@ from ._library import path as library_path
 from ._log import set_log_level
 from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
 from ._server import Server, ServerClosedError
+from ._stream import RequestError, Stream, StreamOverflowError
 from ._structured import set_structured_output_engine, structured_output_engine
 from .memory import MemoryEstimate, estimate_gpu_layers
 from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
@@ -30,8 +31,11 @@ __all__ = [
     "LLAMA_DEFAULT_SEED",
     "CommonAdapterLoraInfo",
     "CommonParams",
+    "RequestError",
     "Server",
     "ServerClosedError",
+    "Stream",
+    "StreamOverflowError",
     "XlcError",
     "MemoryEstimate",
     "estimate_gpu_layers",

@@ -13,8 +13,7 @@ from typing import Any, Callable, Optional, Union
 from . import _json
 
 from ._library import XlcError, check, ffi, last_error, lib, take_string
-from ._log import sync_log_level
-from ._params import CommonParams
+from ._stream import StreamMethods
 
 Request = Union[dict, str, bytes]
 Callback = Callable[[Any], Optional[bool]]
@@ -35,7 +34,7 @@ def _body(request: Request) -> bytes:
     raise TypeError(f"a request is a dict, str or bytes, not {type(request).__name__}")
 
 
-class Server:
+class Server(StreamMethods):
     """Loads ``params.model.path`` and serves it in-process and on ``listening_address``.
 
     The port: ``params.port``; its default, 0, picks a free one, so several
@@ -43,6 +42,12 @@ class Server:
     """
 
     def __init__(self, params: CommonParams):
+        # imported here, not with the package: each loads something (the parameter schema and llama.cpp's
+        # backends, LLGuidance, logging) that `import xllamacpp` should not pay for
+        from . import _structured  # noqa: F401 - LLGuidance, before the first request that needs it
+        from ._log import sync_log_level
+        from ._params import CommonParams
+
         if not isinstance(params, CommonParams):
             raise TypeError(f"Server takes a CommonParams, not {type(params).__name__}")
         values = params._json()
@@ -54,7 +59,7 @@ class Server:
         self._lock = threading.Lock()
         self._address = take_string(lib.xlc_server_address(self._ptr)) or ""
         # frees the C server when this object goes, or at interpreter exit
-        self._finalizer = weakref.finalize(self, lib.xlc_server_free, self._ptr)
+        self._finalizer = weakref.finalize(self, _free, self._ptr)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -167,6 +172,12 @@ class Server:
         if raw and content_type.startswith("application/json"):
             return status[0], _json.loads(raw)
         return status[0], raw
+
+
+def _free(ptr) -> None:
+    lib.xlc_server_close(ptr)
+    lib.xlc_server_wait_requests(ptr)  # iterator and async requests still on their threads
+    lib.xlc_server_free(ptr)
 
 
 def _decoder(request: Request | None) -> Callable[[bytes], Any]:
