@@ -12,6 +12,7 @@ from ._library import BACKEND, XlcError
 from ._library import path as library_path
 from ._log import set_log_level
 from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
+from ._async import AsyncServer, AsyncStream
 from ._server import Server, ServerClosedError
 from ._stream import RequestError, Stream, StreamOverflowError
 from ._structured import set_structured_output_engine, structured_output_engine
@@ -26,6 +27,8 @@ BUILD_INFO = {k: get_build_info()[k] for k in ("build_number", "commit", "compil
 BUILD_INFO["build_target"] = get_build_info()["target"]
 
 __all__ = [
+    "AsyncServer",
+    "AsyncStream",
     "BACKEND",
     "BUILD_INFO",
     "LLAMA_DEFAULT_SEED",
