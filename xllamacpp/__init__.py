@@ -5,50 +5,76 @@
     params.model.path = "models/gemma-3-270m-q4_k_m.gguf"
     with xlc.Server(params) as server:
         print(server.handle_completions({"prompt": "Hello", "n_predict": 8}))
+
+Importing loads the library and nothing more: the parameter schema (and with it
+llama.cpp's backends and log thread), LLGuidance, asyncio and the rest load at
+the first use of a name that needs them (PEP 562 module __getattr__).
 """
 from __future__ import annotations
 
+import importlib
+
 from ._library import BACKEND, XlcError
 from ._library import path as library_path
-from ._log import set_log_level
-from ._params import ENUMS, CommonAdapterLoraInfo, CommonParams
-from ._async import AsyncServer, AsyncStream
 from ._server import Server, ServerClosedError
 from ._stream import RequestError, Stream, StreamOverflowError
-from ._structured import set_structured_output_engine, structured_output_engine
-from .memory import MemoryEstimate, estimate_gpu_layers
-from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
-
-# llama.cpp's enums under their C names: xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
-globals().update(ENUMS)
 
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF
-BUILD_INFO = {k: get_build_info()[k] for k in ("build_number", "commit", "compiler")}
-BUILD_INFO["build_target"] = get_build_info()["target"]
 
-__all__ = [
-    "AsyncServer",
-    "AsyncStream",
+# name -> module that defines it, imported on first access
+_LAZY = {
+    "CommonParams": "_params",
+    "CommonAdapterLoraInfo": "_params",
+    "ENUMS": "_params",
+    "AsyncServer": "_async",
+    "AsyncStream": "_async",
+    "set_log_level": "_log",
+    "set_structured_output_engine": "_structured",
+    "structured_output_engine": "_structured",
+    "MemoryEstimate": "memory",
+    "estimate_gpu_layers": "memory",
+    "get_build_info": "_system",
+    "get_device_info": "_system",
+    "get_system_info": "_system",
+    "json_schema_to_grammar": "_system",
+}
+
+_NAMES = [
     "BACKEND",
     "BUILD_INFO",
     "LLAMA_DEFAULT_SEED",
-    "CommonAdapterLoraInfo",
-    "CommonParams",
     "RequestError",
     "Server",
     "ServerClosedError",
     "Stream",
     "StreamOverflowError",
     "XlcError",
-    "MemoryEstimate",
-    "estimate_gpu_layers",
-    "get_build_info",
-    "get_device_info",
-    "get_system_info",
-    "json_schema_to_grammar",
     "library_path",
-    "set_log_level",
-    "set_structured_output_engine",
-    "structured_output_engine",
-    *ENUMS,
+    *(name for name in _LAZY if name != "ENUMS"),
 ]
+
+
+def _enums() -> dict:
+    return importlib.import_module("._params", __name__).ENUMS
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
+    elif name == "BUILD_INFO":
+        info = importlib.import_module("._system", __name__).get_build_info()
+        value = {k: info[k] for k in ("build_number", "commit", "compiler")}
+        value["build_target"] = info["target"]
+    elif name == "__all__":
+        # llama.cpp's enums under their C names: xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
+        value = [*_NAMES, *_enums()]
+    elif not name.startswith("__") and name in _enums():
+        value = _enums()[name]
+    else:
+        raise AttributeError(f"module 'xllamacpp' has no attribute '{name}'")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY) | {"BUILD_INFO", "__all__"} | set(_enums()))
