@@ -140,6 +140,17 @@ def test_close_and_with_stop_the_generation(one_slot):
     assert_slot_free_at_once(one_slot)
 
 
+def test_cancel_from_another_thread_ends_the_iteration(one_slot):
+    stream = one_slot.stream_completions(LONG)
+    next(stream)
+    timer = threading.Timer(0.3, stream.cancel)
+    timer.start()
+    rest = list(stream)  # ends without an error, soon after the cancel
+    timer.join()
+    assert len(rest) < 300, len(rest)  # of 400
+    assert_slot_free_at_once(one_slot)
+
+
 def test_a_collected_iterator_stops_the_generation(one_slot):
     stream = one_slot.stream_completions(LONG)
     next(stream)

@@ -212,11 +212,19 @@ class Stream:
             raise
 
     def close(self) -> None:
-        """Stops the request (its slot is freed at once) and ends the iteration."""
+        """Stops the request (its slot is freed at once) and ends the iteration. From the reading thread;
+        cancel() is the one to call from another."""
         request, self._request = self._request, None
         if request is not None:
             self._cancelled = True
             request.free()
+
+    def cancel(self) -> None:
+        """Stops the generation from any thread; the reader then gets the events already queued, and the end."""
+        request = self._request
+        if request is not None:
+            self._cancelled = True
+            request.cancel()
 
     def __enter__(self) -> "Stream":
         return self
