@@ -129,7 +129,9 @@ def main() -> int:
 
     r = Runner(args.model, args.tokens, args.threads)
     if args.only:
+        t0 = time.monotonic()
         samples = [r.measure(args.only) for _ in range(args.n)]
+        print(f"window {t0:.6f} {time.monotonic():.6f}", file=sys.stderr, flush=True)
         print(json.dumps({k: statistics.median(s[k] for s in samples) for k in samples[0]}))
         return 0
 
