@@ -254,3 +254,20 @@ def test_the_loop_stays_responsive_during_a_long_stream(server, aserver):
     assert worst < 0.5 * elapsed, (worst, elapsed)
     worst_blocked, ticks_blocked, elapsed_blocked = run(measure(blocking))
     assert worst_blocked > 0.5 * elapsed_blocked  # the probe does see a blocked loop
+
+
+def test_async_server_from_params_and_async_with(model_path):
+    async def main():
+        async with xlc.AsyncServer(make_params(model_path)) as a:
+            r = await a.handle_completions({"prompt": PROMPT, "max_tokens": 2})
+            assert r["usage"]["completion_tokens"] == 2
+            assert a.listening_address.startswith("http://")
+            async with a.stream_completions(LONG) as stream:  # leaving the block stops the generation
+                await stream.__anext__()
+            return a
+
+    a = run(main())
+    with pytest.raises(xlc.ServerClosedError):  # aclose() closed the Server it made
+        run(a.handle_completions({"prompt": PROMPT, "max_tokens": 2}))
+    with pytest.raises(TypeError, match="Server or CommonParams"):
+        xlc.AsyncServer("model.gguf")
