@@ -93,3 +93,12 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) vendor/llama.cpp models
+
+# RPC (docs/distributed.md): the loopback figures, and an RPC server for this machine's devices
+.PHONY: bench-rpc rpc-server
+RPC_PORT ?= 50052
+bench-rpc: build download
+	$(PY) bench/rpc.py
+
+rpc-server: build
+	$(PY) -m xllamacpp rpc-server --host $(HOST) --port $(RPC_PORT)

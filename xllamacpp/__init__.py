@@ -37,6 +37,8 @@ _LAZY = {
     "get_device_info": "_system",
     "get_system_info": "_system",
     "json_schema_to_grammar": "_system",
+    "RpcServer": "_rpc",
+    "RpcSecurityWarning": "_rpc",
 }
 
 _NAMES = [

@@ -248,6 +248,14 @@ class CommonParams(_Group):
     def _set(self, name: str, value: Any) -> None:
         field = FIELDS[name]
         json_value = _to_json(name, field["type"], value)
+        if field.get("view"):
+            # a view writes other fields (rpc_servers writes devices): apply it after all the
+            # others, and take every field back
+            others = {k: v for k, v in self._values.items() if k != name}
+            full = _apply({**others, name: json_value})
+            self._values.clear()
+            self._values.update(CommonParams._from_full(full)._values)
+            return
         # ranges, names and sizes are the facade's to judge; keep the value as C holds it
         # (a float is a C float, a fixed array has its full length)
         json_value = _apply({name: json_value})[name]

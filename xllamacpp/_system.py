@@ -14,8 +14,14 @@ def get_system_info() -> str:
 
 
 def get_device_info() -> list[dict[str, Any]]:
-    """The devices ggml sees (CPU included): name, description, type, memory_free, memory_total."""
-    return _json.loads(take_string(lib.xlc_devices()) or "[]")
+    """The devices ggml sees (CPU included): name, description, type, memory_free, memory_total.
+
+    Then the devices of the RPC servers named in this process (``params.rpc_servers``), with their
+    ``endpoint`` and whether they are ``reachable`` now.
+    """
+    from ._rpc import devices as rpc_devices
+
+    return _json.loads(take_string(lib.xlc_devices()) or "[]") + rpc_devices()
 
 
 def get_build_info() -> dict[str, Any]:

@@ -157,6 +157,22 @@ XLC_API void xlc_server_close(xlc_server * server);
 /* Closes (if needed) and frees the server. */
 XLC_API void xlc_server_free(xlc_server * server);
 
+/* --- RPC: ggml's RPC backend (xlc_rpc.cpp) --------------------------------- */
+
+/* Connects to a ggml RPC server at "HOST:PORT" and asks its protocol version and devices, giving up
+ * after timeout_ms. *out (caller frees): {"endpoint", "protocol", "devices": [{memory_free, memory_total}]}.
+ * A server that cannot be reached or does not answer is XLC_ERR_IO, the message naming the address. */
+XLC_API xlc_status xlc_rpc_probe(const char * endpoint, int timeout_ms, char ** out);
+
+/* The devices of the RPC servers named so far in this process (params "rpc_servers", --rpc), shaped as
+ * xlc_devices() plus "endpoint", "reachable" and "error", as JSON in *out (caller frees). */
+XLC_API xlc_status xlc_rpc_devices(char ** out);
+
+/* Serves this machine's devices to RPC clients on host:port (an IPv4 address) until it fails; it never
+ * returns otherwise, and has no stop call: run it in a process of its own. devices: comma-separated
+ * names (NULL: the GPUs, else the CPU); threads <= 0: half the cores; cache_dir may be NULL. */
+XLC_API xlc_status xlc_rpc_serve(const char * host, int port, const char * devices, int threads, const char * cache_dir);
+
 /* --- requests read event by event (xlc_request.cpp) ----------------------- */
 
 typedef struct xlc_request xlc_request;

@@ -4,6 +4,7 @@
 // (checking type and range) and names its type for the Python side. The table
 // only lists members; types are deduced, so a new llama.cpp field is one line.
 #include "xlc_params.h"
+#include "xlc_rpc.h"
 
 #include "arg.h"
 #include "common.h"
@@ -321,14 +322,37 @@ template <> struct codec<ggml_backend_dev_t> {
             return;
         }
         ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
+        if (!dev) dev = rpc_device_by_name(name);  // an RPC server's, once named (xlc_rpc.cpp)
         if (!dev) {
             std::string known;
             for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
                 known += (known.empty() ? "" : ", ") + std::string(ggml_backend_dev_name(ggml_backend_dev_get(i)));
             }
+            for (const auto & rpc : rpc_device_names()) known += ", " + rpc;
             throw invalid("unknown device '" + name + "' (available: " + known + ")");
         }
         dst = dev;
+    }
+};
+
+// A device list as llama.cpp reads it: up to a null entry, which a non-empty list must end with.
+template <> struct codec<std::vector<ggml_backend_dev_t>> {
+    static std::string type() { return "list[device]"; }
+    static ojson get(const std::vector<ggml_backend_dev_t> & v) {
+        ojson out = ojson::array();
+        for (auto dev : v) out.push_back(codec<ggml_backend_dev_t>::get(dev));
+        return out;
+    }
+    static void set(std::vector<ggml_backend_dev_t> & dst, const ojson & v) {
+        if (!v.is_array()) type_error("a list", v);
+        std::vector<ggml_backend_dev_t> out;
+        for (const auto & x : v) {
+            ggml_backend_dev_t dev = nullptr;
+            codec<ggml_backend_dev_t>::set(dev, x);
+            out.push_back(dev);
+        }
+        if (!out.empty() && out.back() != nullptr) out.push_back(nullptr);
+        dst = std::move(out);
     }
 };
 
@@ -464,6 +488,7 @@ template <class T> using member_t = std::remove_cv_t<std::remove_reference_t<T>>
               codec<member_t<decltype(std::declval<common_params &>().MEMBER)>>::set(p.MEMBER, v);   \
           }},
 #define XLC_EXCLUDED(NAME, REASON)
+#define XLC_VIEW(NAME, FLAG, HELP, FN) field{NAME, FLAG, HELP, &FN##_type, &FN##_get, &FN##_set, true},
 
 const std::vector<field> & fields() {
     static const std::vector<field> table = {
@@ -474,15 +499,18 @@ const std::vector<field> & fields() {
 
 #undef XLC_FIELD
 #undef XLC_EXCLUDED
+#undef XLC_VIEW
 
 const std::vector<std::pair<const char *, const char *>> & excluded_fields() {
 #define XLC_FIELD(NAME, MEMBER, FLAG, HELP)
 #define XLC_EXCLUDED(NAME, REASON) {NAME, REASON},
+#define XLC_VIEW(NAME, FLAG, HELP, FN)
     static const std::vector<std::pair<const char *, const char *>> table = {
 #include "xlc_params_table.inc"
     };
 #undef XLC_FIELD
 #undef XLC_EXCLUDED
+#undef XLC_VIEW
     return table;
 }
 
@@ -567,6 +595,7 @@ ojson params_schema() {
             {"default", f.get(defaults)},
             {"help", help},
             {"flag", f.flag ? f.flag : ""},
+            {"view", f.view},
         });
     }
     ojson excluded = ojson::object();
@@ -609,6 +638,16 @@ void params_parse_args(common_params & p, const std::vector<std::string> & args)
             return args[++i];
         };
         try {
+            if (arg == "--rpc") {
+                // named per model here, not added to ggml's global device list (xlc_rpc.cpp)
+                rpc_servers_set(out, value("a list of RPC servers"));
+                continue;
+            }
+            if ((arg == "-dev" || arg == "--device") && opt.handler_string) {
+                const std::string list = value("a list of devices");
+                if (!rpc_device_flag(out, list)) opt.handler_string(out, list);
+                continue;
+            }
             if (opt.handler_void) {
                 opt.handler_void(out);
             } else if (opt.handler_bool) {

@@ -19,6 +19,7 @@ struct field {
     std::string (*type)();
     ojson (*get)(const common_params &);
     void (*set)(common_params &, const ojson &);
+    bool view = false;  // not a member: another member seen another way (XLC_VIEW)
 };
 
 const std::vector<field> & fields();
