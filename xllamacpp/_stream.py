@@ -22,6 +22,7 @@ Request = Union[dict, str, bytes]
 
 MAX_PENDING = 1024  # events a reader may leave untaken before its generation is stopped
 _MAIN_WAIT_MS = 250  # the main thread waits in slices so that Ctrl-C is seen (other threads wait whole)
+_MAIN_THREAD = threading.main_thread().ident
 
 # what xlc_request_next returns
 _EVENT, _WHOLE, _EMPTY, _END = 1, 2, 0, -1
@@ -191,7 +192,7 @@ class Stream:
         if request is None:
             raise StopIteration
         try:
-            if threading.current_thread() is threading.main_thread():
+            if threading.get_ident() == _MAIN_THREAD:
                 kind, payload = request.take(_MAIN_WAIT_MS)
                 while kind == _EMPTY:
                     kind, payload = request.take(_MAIN_WAIT_MS)
