@@ -390,8 +390,9 @@ def streams(system_list, results: dict) -> None:
 def import_time(python: str = sys.executable, pythonpath: str = str(ROOT)) -> list:
     out = []
     for _ in range(9):
+        # from / so that the working directory (a checkout) cannot shadow the package asked for
         r = subprocess.run([python, "-X", "importtime", "-c", "import xllamacpp"], capture_output=True,
-                           text=True, env={**os.environ, "PYTHONPATH": pythonpath}, check=True)
+                           text=True, env={**os.environ, "PYTHONPATH": pythonpath}, check=True, cwd="/")
         last = [line for line in r.stderr.splitlines() if line.rstrip().endswith("| xllamacpp")]
         out.append(int(last[-1].split("|")[1]) / 1e6)
     return out
