@@ -12,12 +12,20 @@ METRICS = [
     ("decode_tps", "decode (128 tokens)", "tok/s", True),
     ("tiny_ms", "tiny request (n_predict=1, cached prompt)", "ms", False),
     ("stream_overhead_pct", "streamed vs unstreamed 128 tokens, extra wall time", "%", False),
+    ("stream_overhead_cpu_pct", "streamed vs unstreamed 128 tokens, extra CPU time", "%", False),
+    ("iterator_overhead_pct", "iterator vs unstreamed 128 tokens, extra wall time", "%", False),
+    ("iterator_overhead_cpu_pct", "iterator vs unstreamed 128 tokens, extra CPU time", "%", False),
+    ("async_overhead_pct", "asyncio vs unstreamed 128 tokens, extra wall time", "%", False),
+    ("async_overhead_cpu_pct", "asyncio vs unstreamed 128 tokens, extra CPU time", "%", False),
+    ("stream_tps_1", "1 stream of 128 tokens, asyncio where there is one", "tok/s", True),
+    ("stream_tps_16", "16 concurrent streams, aggregate", "tok/s", True),
     ("aggregate_tps_1", "1 client, aggregate", "tok/s", True),
     ("aggregate_tps_2", "2 clients, aggregate", "tok/s", True),
     ("aggregate_tps_4", "4 clients, aggregate", "tok/s", True),
     ("aggregate_tps_8", "8 clients, aggregate", "tok/s", True),
     ("load_s", "model load", "s", False),
     ("peak_rss_mib", "peak RSS", "MiB", False),
+    ("import_ms", "import xllamacpp (cumulative, -X importtime)", "ms", False),
 ]
 
 
@@ -25,6 +33,13 @@ def fmt(v) -> str:
     if v is None:
         return "–"
     return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def _load(doc: dict) -> str:
+    start, end = doc.get("load_at_start"), doc.get("load_at_end")
+    if not start or not end:
+        return ""
+    return f", 1-minute load average {start[0]:.2f} at the start and {end[0]:.2f} at the end"
 
 
 def write_report(doc: dict, out_dir: Path) -> None:
@@ -36,12 +51,17 @@ def write_report(doc: dict, out_dir: Path) -> None:
         "",
         f"Measured {doc['date']} on {doc['machine']['cpu']} ({doc['machine']['cores']} cores), "
         f"Python {doc['machine']['python']}, `{doc['model']}`, {doc['threads']} threads, greedy, `ignore_eos`.",
-        f"Command: `{doc['command']}` ({doc['duration_s']} s). Each figure is the median of {doc['reps']} "
-        f"repetitions (30 for the tiny request, {doc['pairs']} alternating pairs for streaming), the systems "
+        f"Command: `{doc['command']}` ({doc['duration_s']} s){_load(doc)}. Each figure is the median of {doc['reps']} "
+        f"repetitions (30 for the tiny request, {doc['pairs']} alternating rounds for streaming), the systems "
         "interleaved, with a 0.2 s pause between them, so that machine noise hits all alike. `llama-server` is built from the same vendored "
         "llama.cpp with the same CMake flags (`cmake --build build/cpu --target llama-server`).",
         "Prefill and decode speeds are the server's own timings; concurrency runs N clients, each asking "
         "64 tokens, with `n_parallel = N`. The raw samples are in `benchmarks.json`.",
+        "Streaming rows pair each streamed form with an unstreamed request, in an order that rotates from round "
+        "to round; CPU time is the serving process's (all threads). Over HTTP the streamed form is a streaming "
+        "client; in-process it is the callback, and for xllamacpp also `Server.stream_completions` (iterator) "
+        "and `AsyncServer.stream_completions` (asyncio). Concurrent streams: on one asyncio loop where the "
+        "package has it, else a thread each with a callback, or HTTP streaming clients.",
         "",
         "| metric | " + " | ".join(names) + " |",
         "| --- | " + " | ".join("---" for _ in names) + " |",
@@ -56,9 +76,6 @@ def write_report(doc: dict, out_dir: Path) -> None:
                 cell += f" ({v / r:.2f}×)"
             row.append(cell)
         lines.append("| " + " | ".join(row) + " |")
-    imp = med.get("xllamacpp in-process", {}).get("cumulative_import_s")
-    if imp is not None:
-        lines += ["", f"`import xllamacpp` (cumulative, `python -X importtime`): {imp * 1000:.1f} ms."]
     for name, failed in doc.get("errors", {}).items():
         for workload, message in failed.items():
             lines.append(f"\n{name} failed the {workload} workload, left out of it: `{message}`")

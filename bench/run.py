@@ -2,6 +2,11 @@
 HTTP and llama-server built from the same vendored tree, interleaved in one run;
 with BENCH_PEERS=1 also upstream's xllamacpp wheel and llama-cpp-python's server.
 
+Streaming is measured in wall time and in the CPU time of the serving process
+(all its threads, ns resolution), each streamed form paired with an unstreamed
+request in alternating order: the callback, and for xllamacpp the iterator and
+asyncio forms; over HTTP, a streaming client.
+
 Writes docs/benchmarks.json, docs/benchmarks.md and the charts beside them.
 """
 from __future__ import annotations
@@ -25,11 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = os.environ.get("BENCH_MODEL", str(ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"))
 LLAMA_SERVER = ROOT / "build" / "cpu" / "bin" / "llama-server"
 PEERS = ROOT / "bench" / "peers"
+# upstream's wheel: `make bench-peers` installs it under bench/peers; a venv already made elsewhere serves too
+UPSTREAM_PYTHONS = [PEERS / "xllamacpp-upstream" / "bin" / "python",
+                    Path.home() / ".cache" / "xllamacpp" / "upstream-venv" / "bin" / "python"]
 THREADS = 2
 REPS = int(os.environ.get("BENCH_REPS", "5"))
 SETTLE_S = 0.2  # between systems: the last one's threads stop spinning before the next is timed
-PAIRS = int(os.environ.get("BENCH_PAIRS", "7"))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "20"))
 CONCURRENCY = [1, 2, 4, 8]
+STREAMS = 16  # concurrent streams: asyncio on one loop where the package has it, else a thread each
 
 # ~480 tokens of prompt for prefill; greedy, fixed length generations
 LONG_PROMPT = " ".join(f"Item {i}: the quick brown fox jumps over the lazy dog." for i in range(40))
@@ -47,6 +56,17 @@ def free_port() -> int:
 
 def median(xs):
     return statistics.median(xs) if xs else None
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of every live thread of a process, from the scheduler's ns counters."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
 
 
 # --- systems -------------------------------------------------------------------
@@ -82,19 +102,24 @@ class InProcess:
         self.name, self.python, self.env = name, python, env
         self.worker = None
         self.address = ""
+        self.modes = ["unstreamed", "streamed"]
 
     def start(self, n_parallel: int) -> dict:
         self.worker = Worker(self.python, self.env)
         cfg = {"model": MODEL, "n_ctx": 640 * n_parallel, "n_parallel": n_parallel, "threads": THREADS}
         info = self.worker.ask(cmd="start", cfg=cfg)
         self.address = info["address"]
+        self.modes = info.get("modes", self.modes)
         return info
 
-    def run(self, req: dict, stream: bool = False) -> dict:
-        return self.worker.ask(cmd="run", req=req, stream=stream)
+    def run(self, req: dict, mode: str = "unstreamed") -> dict:
+        return self.worker.ask(cmd="run", req=req, mode=mode)
 
     def concurrent(self, reqs: list) -> dict:
         return self.worker.ask(cmd="concurrent", reqs=reqs)
+
+    def concurrent_streams(self, reqs: list) -> dict:
+        return self.worker.ask(cmd="concurrent_streams", reqs=reqs)
 
     def peak_rss(self) -> float:
         return self.worker.ask(cmd="rss")["peak_rss_mib"]
@@ -106,18 +131,27 @@ class InProcess:
 class Http:
     kind = "http"
     path = "/v1/completions"
+    modes = ["unstreamed", "streamed"]
 
     def __init__(self, name: str):
         self.name = name
         self.base = ""
         self.session = requests.Session()
 
-    def run(self, req: dict, stream: bool = False) -> dict:
+    def pid(self) -> int:
+        raise NotImplementedError
+
+    def run(self, req: dict, mode: str = "unstreamed") -> dict:
+        stream = mode != "unstreamed"
+        cpu = process_cpu(self.pid())
         try:
-            return self._run(req, stream)
+            out = self._run(req, stream)
         except requests.ConnectionError:  # a keep-alive connection the server timed out; once more, fresh
             self.session = requests.Session()
-            return self._run(req, stream)
+            cpu = process_cpu(self.pid())
+            out = self._run(req, stream)
+        out["cpu"] = process_cpu(self.pid()) - cpu
+        return out
 
     def _run(self, req: dict, stream: bool) -> dict:
         body = dict(req, stream=stream)
@@ -148,6 +182,19 @@ class Http:
 
         return {"wall": timed_in_threads(go, len(reqs)), "tokens": sum(tokens)}
 
+    def concurrent_streams(self, reqs: list) -> dict:
+        counts = [0] * len(reqs)
+
+        def go(i):
+            with requests.Session() as s:
+                with s.post(self.base + self.path, json=dict(reqs[i], stream=True), stream=True, timeout=600) as r:
+                    for line in r.iter_lines():
+                        if line.startswith(b"data: ") and line != b"data: [DONE]":
+                            if json.loads(line[6:])["choices"][0].get("text"):
+                                counts[i] += 1
+
+        return {"wall": timed_in_threads(go, len(reqs)), "tokens": sum(counts), "form": "http"}
+
 
 class OverHttp(Http):
     """xllamacpp's own HTTP port, served by an InProcess system's worker."""
@@ -159,6 +206,9 @@ class OverHttp(Http):
     def start(self, n_parallel: int) -> dict:
         self.base = self.host.address
         return {}
+
+    def pid(self) -> int:
+        return self.host.worker.proc.pid
 
     def peak_rss(self) -> float:
         return self.host.peak_rss()
@@ -194,6 +244,9 @@ class Subprocess(Http):
             time.sleep(0.05)
         return {"load_s": time.perf_counter() - t}
 
+    def pid(self) -> int:
+        return self.proc.pid
+
     def peak_rss(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -217,13 +270,17 @@ def lcp_argv(n_parallel: int, port: int) -> list:
             "--n_threads", str(THREADS), "--n_threads_batch", str(THREADS), "--host", "127.0.0.1", "--port", str(port)]
 
 
+def upstream_python():
+    return next((py for py in UPSTREAM_PYTHONS if py.exists()), None)
+
+
 def systems() -> list:
     ours = InProcess("xllamacpp in-process", sys.executable, {"PYTHONPATH": str(ROOT)})
     out = [ours, OverHttp("xllamacpp HTTP", ours), Subprocess("llama-server", llama_server_argv)]
     if os.environ.get("BENCH_PEERS") == "1":
-        up = PEERS / "xllamacpp-upstream" / "bin" / "python"
+        up = upstream_python()
         lcp = PEERS / "llama-cpp-python" / "bin" / "python"
-        if up.exists():
+        if up is not None:
             out.append(InProcess("upstream xllamacpp in-process", str(up), {"PYTHONPATH": ""}))
         if lcp.exists():
             out.append(Subprocess("llama-cpp-python server", lcp_argv, ready_path="/v1/models"))
@@ -285,14 +342,21 @@ def single_stream(system_list, results: dict) -> None:
             if r is not None:
                 results[s.name].setdefault("tiny_ms", []).append(r["wall"] * 1000)
     for s in system_list:
-        attempt(results, s, "stream", lambda: s.run(STREAM_REQ))
+        attempt(results, s, "stream", lambda: [s.run(STREAM_REQ, mode=m) for m in s.modes])
     for i in range(PAIRS):
         for s in system_list:
-            order = [False, True] if i % 2 == 0 else [True, False]
-            walls = attempt(results, s, "stream",
-                            lambda: {stream: s.run(STREAM_REQ, stream=stream)["wall"] for stream in order})
-            if walls is not None:
-                results[s.name].setdefault("stream_overhead_pct", []).append((walls[True] / walls[False] - 1) * 100)
+            modes = s.modes  # "unstreamed" first; the order rotates from round to round
+            order = modes[i % len(modes):] + modes[:i % len(modes)]
+            runs = attempt(results, s, "stream", lambda: {m: s.run(STREAM_REQ, mode=m) for m in order})
+            if runs is None:
+                continue
+            rec, base = results[s.name], runs["unstreamed"]
+            for m in modes[1:]:
+                key = "stream" if m == "streamed" else m
+                rec.setdefault(f"{key}_overhead_pct", []).append((runs[m]["wall"] / base["wall"] - 1) * 100)
+                rec.setdefault(f"{key}_overhead_cpu_pct", []).append((runs[m]["cpu"] / base["cpu"] - 1) * 100)
+            one = runs.get("async") or runs["streamed"]  # the asyncio form where there is one
+            rec.setdefault("stream_tps_1", []).append(STREAM_REQ["max_tokens"] / one["wall"])
 
 
 def concurrency(system_list, n: int, results: dict) -> None:
@@ -308,11 +372,27 @@ def concurrency(system_list, n: int, results: dict) -> None:
                 results[s.name].setdefault(f"aggregate_tps_{n}", []).append(r["tokens"] / r["wall"])
 
 
-def import_time() -> list:
+def streams(system_list, results: dict) -> None:
+    """STREAMS concurrent streamed requests of 64 tokens, n_parallel = STREAMS."""
+    reqs = [{"prompt": f"Tell story number {i} about a cat named {chr(65 + i)}.", "max_tokens": 64,
+             "ignore_eos": True, "temperature": 0} for i in range(STREAMS)]
+    key = f"streams_{STREAMS}"
+    for s in system_list:
+        attempt(results, s, key, lambda: s.concurrent_streams(reqs))  # warm-up
+    for _ in range(REPS):
+        for s in system_list:
+            r = attempt(results, s, key, lambda: s.concurrent_streams(reqs))
+            if r is not None:
+                results[s.name].setdefault(f"stream_tps_{STREAMS}", []).append(r["tokens"] / r["wall"])
+                results[s.name]["streams_form"] = r.get("form", "")
+
+
+def import_time(python: str = sys.executable, pythonpath: str = str(ROOT)) -> list:
     out = []
-    for _ in range(5):
-        r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import xllamacpp"], capture_output=True,
-                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    for _ in range(9):
+        # from / so that the working directory (a checkout) cannot shadow the package asked for
+        r = subprocess.run([python, "-X", "importtime", "-c", "import xllamacpp"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": pythonpath}, check=True, cwd="/")
         last = [line for line in r.stderr.splitlines() if line.rstrip().endswith("| xllamacpp")]
         out.append(int(last[-1].split("|")[1]) / 1e6)
     return out
@@ -323,6 +403,7 @@ def main() -> int:
         print(f"build llama-server first: {LLAMA_SERVER}", file=sys.stderr)
         return 2
     t_start = time.time()
+    load_at_start = os.getloadavg()
     raw: dict = {}
     sys_list = systems()
     started(sys_list, 1, raw)
@@ -333,17 +414,26 @@ def main() -> int:
         started(sys_list, n, raw)
         concurrency(sys_list, n, raw)
         stopped(sys_list, raw)
+    started(sys_list, STREAMS, raw)
+    streams(sys_list, raw)
+    stopped(sys_list, raw)
     raw["xllamacpp in-process"]["cumulative_import_s"] = import_time()
+    raw["xllamacpp in-process"]["import_ms"] = [t * 1000 for t in raw["xllamacpp in-process"]["cumulative_import_s"]]
+    up = upstream_python()
+    if "upstream xllamacpp in-process" in raw and up is not None:
+        raw["upstream xllamacpp in-process"]["import_ms"] = [t * 1000 for t in import_time(str(up), "")]
 
     summary = {name: {k: median(v) if isinstance(v, list) else v for k, v in rec.items() if k != "errors"}
                for name, rec in raw.items()}
+    load = os.getloadavg()
     errors = {name: rec["errors"] for name, rec in raw.items() if rec.get("errors")}
     doc = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "command": "make bench" + (" (BENCH_PEERS=1)" if os.environ.get("BENCH_PEERS") == "1" else ""),
-        "model": Path(MODEL).name, "threads": THREADS, "reps": REPS, "pairs": PAIRS,
+        "model": Path(MODEL).name, "threads": THREADS, "reps": REPS, "pairs": PAIRS, "streams": STREAMS,
+        "load_at_start": list(load_at_start), "load_at_end": list(load),
         "duration_s": round(time.time() - t_start, 1),
         "median": summary, "errors": errors, "raw": raw,
     }

@@ -1,9 +1,11 @@
 """Bench worker: runs one in-process xllamacpp (ours or upstream's wheel) and
 answers the orchestrator's commands, one JSON object a line on stdin/stdout.
-Kept to the API both packages share, so the same script drives either.
+Kept to the API both packages share, so the same script drives either; the
+iterator and asyncio forms are used where the package has them ("modes").
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import resource
 import sys
@@ -16,6 +18,8 @@ import xllamacpp as xlc  # noqa: E402
 
 IMPORT_S = time.perf_counter() - t0
 server = None
+aserver = None
+loop = asyncio.new_event_loop()
 
 
 def make_params(cfg: dict):
@@ -32,20 +36,72 @@ def make_params(cfg: dict):
     return p
 
 
-def run_one(req: dict, stream: bool) -> dict:
-    req = dict(req, stream=stream)
-    last: list = []
-    t = time.perf_counter()
-    if stream:
-        server.handle_completions(req, lambda chunk: last.append(chunk) and None)
-        wall = time.perf_counter() - t
-        timings = next((c.get("timings") for c in reversed(last) if isinstance(c, dict) and c.get("timings")), {})
-        return {"wall": wall, "timings": timings, "chunks": len(last)}
+def modes() -> list:
+    """The ways this package can run a completion: unstreamed, streamed (to a callback), and where it has
+    them, streamed through an iterator and through asyncio."""
+    out = ["unstreamed", "streamed"]
+    if hasattr(xlc.Server, "stream_completions"):
+        out.append("iterator")
+    if hasattr(xlc, "AsyncServer"):
+        out.append("async")
+    return out
+
+
+def stream_events(req: dict, mode: str) -> list:
+    if mode == "streamed":
+        events: list = []
+        server.handle_completions(req, lambda chunk: events.append(chunk) and None)
+        return events
+    if mode == "iterator":
+        return list(server.stream_completions(req))
+
+    async def consume():
+        return [e async for e in aserver.stream_completions(req)]
+
+    return loop.run_until_complete(consume())
+
+
+def run_one(req: dict, mode: str) -> dict:
+    """One request; wall time and this process's CPU time (all threads, ns resolution)."""
+    req = dict(req, stream=mode != "unstreamed")
+    cpu, t = time.process_time(), time.perf_counter()
+    if mode != "unstreamed":
+        events = stream_events(req, mode)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        timings = next((c.get("timings") for c in reversed(events) if isinstance(c, dict) and c.get("timings")), {})
+        return {"wall": wall, "cpu": cpu, "timings": timings, "chunks": len(events)}
     r = server.handle_completions(req)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     if "error" in r:
         raise RuntimeError(r["error"])
-    return {"wall": wall, "timings": r.get("timings", {}), "tokens": r["usage"]["completion_tokens"]}
+    return {"wall": wall, "cpu": cpu, "timings": r.get("timings", {}), "tokens": r["usage"]["completion_tokens"]}
+
+
+def concurrent_streams(reqs: list) -> dict:
+    """All requests streamed at once: on one asyncio loop where the package has AsyncServer, else one
+    thread each with a callback. Counts the events that carry text."""
+    counts = [0] * len(reqs)
+
+    def on(i):
+        def count(chunk):
+            if chunk["choices"][0].get("text"):
+                counts[i] += 1
+        return count
+
+    if aserver is not None:
+        async def one(i):
+            async for chunk in aserver.stream_completions(reqs[i]):
+                on(i)(chunk)
+
+        async def all_of():
+            await asyncio.gather(*(one(i) for i in range(len(reqs))))
+
+        t = time.perf_counter()
+        loop.run_until_complete(all_of())
+        wall = time.perf_counter() - t
+    else:
+        wall = timed_in_threads(lambda i: server.handle_completions(dict(reqs[i], stream=True), on(i)), len(reqs))
+    return {"wall": wall, "tokens": sum(counts), "form": "async" if aserver is not None else "threads"}
 
 
 def concurrent(reqs: list) -> dict:
@@ -59,7 +115,7 @@ def concurrent(reqs: list) -> dict:
 
 
 def main() -> None:
-    global server
+    global server, aserver
     for line in sys.stdin:
         msg = json.loads(line)
         cmd = msg["cmd"]
@@ -67,16 +123,20 @@ def main() -> None:
             if cmd == "start":
                 t = time.perf_counter()
                 server = xlc.Server(make_params(msg["cfg"]))
-                out = {"load_s": time.perf_counter() - t, "import_s": IMPORT_S, "address": server.listening_address}
+                aserver = xlc.AsyncServer(server) if "async" in modes() else None
+                out = {"load_s": time.perf_counter() - t, "import_s": IMPORT_S, "address": server.listening_address,
+                       "modes": modes()}
             elif cmd == "run":
-                out = run_one(msg["req"], msg.get("stream", False))
+                out = run_one(msg["req"], msg.get("mode") or ("streamed" if msg.get("stream") else "unstreamed"))
+            elif cmd == "concurrent_streams":
+                out = concurrent_streams(msg["reqs"])
             elif cmd == "concurrent":
                 out = concurrent(msg["reqs"])
             elif cmd == "rss":
                 out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             elif cmd == "stop":
                 server.close() if hasattr(server, "close") else None
-                server = None
+                server = aserver = None
                 out = {}
             else:
                 out = {"error": f"unknown command {cmd}"}

@@ -5,22 +5,76 @@
     params.model.path = "models/gemma-3-270m-q4_k_m.gguf"
     with xlc.Server(params) as server:
         print(server.handle_completions({"prompt": "Hello", "n_predict": 8}))
+
+Importing loads the library and nothing more: the parameter schema (and with it
+llama.cpp's backends and log thread), LLGuidance, asyncio and the rest load at
+the first use of a name that needs them (PEP 562 module __getattr__).
 """
 from __future__ import annotations
 
+import importlib
+
 from ._errors import (BadRequestError, InvalidArgumentError, InvalidTypeError, ModelLoadError, NotFoundError,
                       RequestError, ServerClosedError, ServerError, XlcError, XlcRuntimeError)
-from ._library import BACKEND
-from ._library import path as library_path
+from ._library import BACKEND, LibraryChoice
 from ._library import choice as library_choice
-from ._library import LibraryChoice
-from ._log import set_log_level
-from ._params import CONSTANTS, ENUMS, STRUCTS, CommonAdapterLoraInfo, CommonGrammar, CommonParams, LlamaLogitBias
-from ._rpc import RpcSecurityWarning, RpcServer
+from ._library import path as library_path
 from ._server import Server
-from ._structured import set_structured_output_engine, structured_output_engine
-from .memory import MemoryEstimate, estimate_gpu_layers
-from ._system import get_build_info, get_device_info, get_system_info, json_schema_to_grammar
+from ._stream import Stream, StreamOverflowError
+
+# name -> module that defines it, imported on first access
+_LAZY = {
+    "CommonParams": "_params",
+    "CommonAdapterLoraInfo": "_params",
+    "CommonGrammar": "_params",
+    "LlamaLogitBias": "_params",
+    "ENUMS": "_params",
+    "CONSTANTS": "_params",
+    "STRUCTS": "_params",
+    "AsyncServer": "_async",
+    "AsyncStream": "_async",
+    "set_log_level": "_log",
+    "set_structured_output_engine": "_structured",
+    "structured_output_engine": "_structured",
+    "MemoryEstimate": "memory",
+    "estimate_gpu_layers": "memory",
+    "get_build_info": "_system",
+    "get_device_info": "_system",
+    "get_system_info": "_system",
+    "json_schema_to_grammar": "_system",
+    "RpcServer": "_rpc",
+    "RpcSecurityWarning": "_rpc",
+}
+
+_NAMES = [
+    "BACKEND",
+    "BUILD_INFO",
+    "LLAMA_DEFAULT_SEED",
+    "Server",
+    "Stream",
+    "StreamOverflowError",
+    "XlcError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "NotFoundError",
+    "XlcRuntimeError",
+    "ModelLoadError",
+    "ServerClosedError",
+    "RequestError",
+    "BadRequestError",
+    "ServerError",
+    "library_choice",
+    "library_path",
+    "LibraryChoice",
+    *(name for name in _LAZY if name not in ("ENUMS", "CONSTANTS", "STRUCTS")),
+]
+
+
+def _generated() -> dict:
+    """llama.cpp's enums and integer constants under their C names (xlc.llama_pooling_type,
+    xlc.GGML_MAX_N_THREADS), and the nested structs under upstream's class names (xlc.CpuParams)."""
+    params = importlib.import_module("._params", __name__)
+    return {**params.ENUMS, **params.CONSTANTS, **params.STRUCTS}
 
 
 def _package_version() -> str:
@@ -32,50 +86,24 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-# llama.cpp's enums and integer constants under their C names (xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST,
-# xlc.GGML_MAX_N_THREADS), and the nested structs under upstream xllamacpp's class names (xlc.CommonParamsSampling)
-globals().update(ENUMS)
-globals().update(CONSTANTS)
-globals().update(STRUCTS)
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
+    elif name == "BUILD_INFO":
+        info = importlib.import_module("._system", __name__).get_build_info()
+        value = {k: info[k] for k in ("build_number", "commit", "compiler")}
+        value["build_target"] = info["target"]
+    elif name == "__version__":
+        value = _package_version()
+    elif name == "__all__":
+        value = [*_NAMES, *_generated()]
+    elif not name.startswith("__") and name in _generated():
+        value = _generated()[name]
+    else:
+        raise AttributeError(f"module 'xllamacpp' has no attribute '{name}'")
+    globals()[name] = value
+    return value
 
-__version__ = _package_version()
-BUILD_INFO = {k: get_build_info()[k] for k in ("build_number", "commit", "compiler")}
-BUILD_INFO["build_target"] = get_build_info()["target"]
 
-__all__ = [
-    "BACKEND",
-    "BUILD_INFO",
-    "LLAMA_DEFAULT_SEED",
-    "CommonAdapterLoraInfo",
-    "CommonGrammar",
-    "CommonParams",
-    "LlamaLogitBias",
-    "Server",
-    "XlcError",
-    "InvalidArgumentError",
-    "InvalidTypeError",
-    "NotFoundError",
-    "XlcRuntimeError",
-    "ModelLoadError",
-    "ServerClosedError",
-    "RequestError",
-    "BadRequestError",
-    "ServerError",
-    "MemoryEstimate",
-    "RpcSecurityWarning",
-    "RpcServer",
-    "estimate_gpu_layers",
-    "get_build_info",
-    "get_device_info",
-    "get_system_info",
-    "json_schema_to_grammar",
-    "library_choice",
-    "library_path",
-    "LibraryChoice",
-    "set_log_level",
-    "set_structured_output_engine",
-    "structured_output_engine",
-    *ENUMS,
-    *CONSTANTS,
-    *STRUCTS,
-]
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY) | {"BUILD_INFO", "__all__", "__version__"} | set(_generated()))

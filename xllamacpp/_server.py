@@ -8,33 +8,22 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import _json
 
 from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError
 from ._library import call_out, check, error_for, ffi, lib, take_string
-from ._log import sync_log_level
-from ._params import CommonParams
+from ._stream import StreamMethods, request_body as _body
+
+if TYPE_CHECKING:
+    from ._params import CommonParams
 
 Request = Union[dict, list, str, bytes]
 Callback = Callable[[Any], Optional[bool]]
 
 
-def _body(request: Request) -> bytes:
-    if isinstance(request, (dict, list)):
-        try:
-            return _json.dumps(request)
-        except (TypeError, ValueError, RecursionError) as e:
-            raise InvalidTypeError(f"the request cannot be sent as JSON: {e}") from None
-    if isinstance(request, str):
-        return request.encode("utf-8", "surrogatepass")
-    if isinstance(request, (bytes, bytearray, memoryview)):
-        return bytes(request)
-    raise InvalidTypeError(f"a request is a dict, list, str or bytes, not {type(request).__name__}")
-
-
-class Server:
+class Server(StreamMethods):
     """Loads ``params.model.path`` and serves it in-process and on ``listening_address``.
 
     The port: ``params.port``; its default, 0, picks a free one, so several
@@ -42,6 +31,12 @@ class Server:
     """
 
     def __init__(self, common_params: CommonParams):
+        # imported here, not with the package: each loads something (the parameter schema and llama.cpp's
+        # backends, LLGuidance, logging) that `import xllamacpp` should not pay for
+        from . import _structured  # noqa: F401 - LLGuidance, before the first request that needs it
+        from ._log import sync_log_level
+        from ._params import CommonParams
+
         if not isinstance(common_params, CommonParams):
             raise InvalidTypeError(f"Server takes a CommonParams, not {type(common_params).__name__}")
         values = common_params._json()
@@ -53,7 +48,7 @@ class Server:
         self._lock = threading.Lock()
         self._address = call_out(lib.xlc_server_address, self._ptr)
         # frees the C server when this object goes, or at interpreter exit
-        self._finalizer = weakref.finalize(self, lib.xlc_server_free, self._ptr)
+        self._finalizer = weakref.finalize(self, _free, self._ptr)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -182,6 +177,12 @@ class Server:
         if raw and content_type.startswith("application/json"):
             return status[0], _json.loads(raw)
         return status[0], raw
+
+
+def _free(ptr) -> None:
+    lib.xlc_server_close(ptr)
+    lib.xlc_server_wait_requests(ptr)  # iterator and async requests still on their threads
+    lib.xlc_server_free(ptr)
 
 
 def _decoder(request: Request | None) -> Callable[[bytes], Any]:

@@ -46,6 +46,8 @@ def json_schema_to_grammar(schema: dict | str | bytes) -> str:
 
     Raises ValueError with llama.cpp's message for a schema it cannot convert.
     """
+    from . import _structured  # noqa: F401 - the engine in use decides the grammar's form
+
     return call_out(lib.xlc_json_schema_to_grammar, _json_text(schema, "schema"))
 
 

@@ -198,6 +198,41 @@ XLC_API xlc_status xlc_rpc_serve(const char * host, int port, const char * devic
  * runs (score 0: it cannot), or the one $XLLAMACPP_CPU_VARIANT names if this CPU runs it; a build for
  * its build machine's CPU reports "native" and no variants. Caller frees. */
 XLC_API char * xlc_cpu_variants(void);
+/* --- requests read event by event (xlc_request.cpp) ----------------------- */
+
+typedef struct xlc_request xlc_request;
+
+/* Starts one request as xlc_server_handle() runs it (same method, path, body and flags) on a thread of its own,
+ * and returns at once. Its events queue until xlc_request_next() takes them; when max_pending of them wait
+ * untaken, the generation is stopped (its slot freed) and the request ends with XLC_ERR_CALLBACK.
+ * *out is released with xlc_request_free(). */
+XLC_API xlc_status xlc_request_start(xlc_server * server, const char * method, const char * path,
+                                     const char * body, size_t body_len, int flags, size_t max_pending,
+                                     xlc_request ** out);
+
+/* Takes the next event, waiting up to timeout_ms (< 0: as long as it takes). Returns 1 for a streamed event,
+ * 2 for a whole unstreamed answer (always the last), each in *out_data (caller frees) and *out_len;
+ * 0 when none came in time; -1 once the request has ended and everything was taken. */
+XLC_API int xlc_request_next(xlc_request * request, int timeout_ms, char ** out_data, size_t * out_len);
+
+/* A descriptor that turns readable when xlc_request_next() has something again after it returned 0 (read and
+ * drop its bytes), for event loops. Library-owned, valid until xlc_request_free(); -1 if none could be made. */
+XLC_API int xlc_request_fd(xlc_request * request);
+
+/* How an ended request went: the status xlc_server_handle() returned (its message in xlc_last_error() on this
+ * thread), the HTTP status and content type (caller frees). XLC_ERR_INVALID_ARGUMENT while it still runs. */
+XLC_API xlc_status xlc_request_result(xlc_request * request, int * out_status, char ** out_content_type);
+
+/* Stops the request's generation (its slot is freed within a decoding step, or within a second while the
+ * prompt is processed); the request then ends. Safe from any thread. */
+XLC_API void xlc_request_cancel(xlc_request * request);
+
+/* Cancels the request if it still runs and releases the handle, without waiting for its thread. */
+XLC_API void xlc_request_free(xlc_request * request);
+
+/* Waits until every request started on server has ended (xlc_server_close() ends them); call before
+ * xlc_server_free() when requests were started. */
+XLC_API void xlc_server_wait_requests(xlc_server * server);
 
 /* XLC_CDEF_END */
 

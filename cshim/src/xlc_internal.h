@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <new>
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -64,6 +65,10 @@ ojson parse_json(const char * text, const char * what);
 
 // llama.cpp's process-wide set-up (backends, logging); idempotent, thread-safe.
 void init_once();
+
+// The cancel flag of the request this thread runs for xlc_request_start (xlc_request.cpp), or NULL;
+// the request path polls it while it waits, as llama-server polls a client's connection.
+extern thread_local const std::atomic<bool> * t_cancel_flag;
 
 // Logging (xlc_log.cpp).
 void log_install();

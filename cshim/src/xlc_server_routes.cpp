@@ -344,7 +344,8 @@ xlc_status handle(xlc_server * server, const char * method, const char * path, c
 
         const route * rt = server->match(method, route_path, params);
         std::atomic<bool> stop{false};
-        const std::function<bool()> should_stop = [&] { return stop.load(); };
+        const std::atomic<bool> * cancel = t_cancel_flag;  // set by xlc_request_start's thread
+        const std::function<bool()> should_stop = [&] { return stop.load() || (cancel && cancel->load()); };
         server_http_req req{params, {}, route_path, query, body ? std::string(body, body_len) : std::string(), {}, should_stop};
         t_refused = false;
         server_http_res_ptr res = rt ? rt->handler(req) : json_error(404, "File Not Found", "not_found_error");
