@@ -22,7 +22,7 @@ from typing import Any, List, Optional, Tuple
 
 from . import _json
 from ._errors import BY_STATUS, XlcError, XlcRuntimeError
-from ._xlc_ffi import ffi
+from ._xlc_ffi import ffi as ffi  # re-exported: the package's modules and tests take it from here
 
 BACKENDS = ("cuda", "hip", "vulkan", "cpu")  # preference order when none is named
 GPU_BACKENDS = BACKENDS[:-1]
@@ -151,7 +151,7 @@ def _cpu_variant(lib, path: Path) -> str:
     return str(info.get("chosen", "native"))
 
 
-def load():
+def load() -> Tuple[Any, LibraryChoice]:
     """Loads the library as the module docstring says; returns (lib, LibraryChoice)."""
     candidates = _candidates()
     automatic = not (os.environ.get("XLLAMACPP_LIB") or os.environ.get("XLLAMACPP_BACKEND"))
