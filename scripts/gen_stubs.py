@@ -134,7 +134,7 @@ class Types:
             cls = self.table.elements[kind]
             kinds = list(cls._ATTRS.values())
             forms = [cls.__name__]
-            forms += [f"tuple[{', '.join(self.read(k) for k in kinds[:n])}]" for n in range(1, len(kinds) + 1)]
+            forms += [f"tuple[{', '.join(self.write(k) for k in kinds[:n])}]" for n in range(1, len(kinds) + 1)]
             forms.append("dict[str, Any]")
             if kind == "grammar":
                 forms.insert(1, "str")  # a grammar's text, as llama-server's --grammar

@@ -1382,7 +1382,7 @@ class CommonParamsSampling(_Group):
 
         Default: `{"type": 0, "grammar": ""}`; flag: `--grammar`."""
     @grammar.setter
-    def grammar(self, value: CommonGrammar | str | tuple[common_grammar_type] | tuple[common_grammar_type, str] | dict[str, Any]) -> None: ...
+    def grammar(self, value: CommonGrammar | str | tuple[_common_grammar_type_like] | tuple[_common_grammar_type_like, str | os.PathLike[str]] | dict[str, Any]) -> None: ...
     grammar_lazy: bool
     """(no help in llama.cpp)
 

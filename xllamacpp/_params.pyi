@@ -511,7 +511,7 @@ class CommonParams(_Group):
 
         Default: `[]`; flag: `--lora`."""
     @lora_adapters.setter
-    def lora_adapters(self, value: Sequence[CommonAdapterLoraInfo | tuple[str] | tuple[str, float] | tuple[str, float, str] | tuple[str, float, str, str] | dict[str, Any]]) -> None: ...
+    def lora_adapters(self, value: Sequence[CommonAdapterLoraInfo | tuple[str | os.PathLike[str]] | tuple[str | os.PathLike[str], float] | tuple[str | os.PathLike[str], float, str | os.PathLike[str]] | tuple[str | os.PathLike[str], float, str | os.PathLike[str], str | os.PathLike[str]] | dict[str, Any]]) -> None: ...
     @property
     def control_vectors(self) -> list[dict[str, Any]]:
         """add a control vector
