@@ -214,8 +214,11 @@ def run_request(case: dict) -> dict:
     s = server()
     body = None if case["body"] is None else base64.b64decode(case["body"])
     try:
-        status, _ = s._call(case["method"], case["path"], body, None, keep_form=False)
+        # as server.handle() runs it: a refusal is its error answer (handle_* raise it as RequestError)
+        status, _ = s._call(case["method"], case["path"], body, None, keep_form=False, raise_refused=False)
         in_process = str(status)
+    except xlc.RequestError as e:
+        in_process = str(e.http_status)
     except xlc.XlcError as e:
         in_process = "exception:" + type(e).__name__
     http = _http(case["method"], s.listening_address + case["path"], body, case["headers"])

@@ -289,11 +289,12 @@ def test_rpc_server_binds_loopback_by_default_and_warns_otherwise():
 
 
 def test_rpc_server_bad_arguments_are_clear_errors():
-    with pytest.raises(ValueError, match="port must be an int from 1 to 65535"):
+    # the package's hierarchy (xlc.XlcError), each class also the builtin it stands for
+    with pytest.raises(xlc.InvalidArgumentError, match="port must be an int from 1 to 65535"):
         xlc.RpcServer(port=0)
-    with pytest.raises(ValueError, match="threads must be a positive int"):
+    with pytest.raises(xlc.InvalidArgumentError, match="threads must be a positive int"):
         xlc.RpcServer(port=free_port(), threads=0)
-    with pytest.raises(RuntimeError, match=r"exited with code 2 .*unknown device 'NOPE' \(available: CPU"):
+    with pytest.raises(xlc.XlcRuntimeError, match=r"exited with code 2 .*unknown device 'NOPE' \(available: CPU"):
         xlc.RpcServer(port=free_port(), device="NOPE")
     with pytest.raises(ValueError, match=r"host 'not-an-address' is not an IPv4 address"):
         xlc.RpcServer(host="not-an-address", port=free_port())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import _errors
 from ._errors import (BadRequestError, InvalidArgumentError, InvalidTypeError, ModelLoadError, NotFoundError,
                       RequestError, ServerClosedError, ServerError, XlcError, XlcRuntimeError)
 from ._library import BACKEND, LibraryChoice
@@ -53,16 +54,7 @@ _NAMES = [
     "Server",
     "Stream",
     "StreamOverflowError",
-    "XlcError",
-    "InvalidArgumentError",
-    "InvalidTypeError",
-    "NotFoundError",
-    "XlcRuntimeError",
-    "ModelLoadError",
-    "ServerClosedError",
-    "RequestError",
-    "BadRequestError",
-    "ServerError",
+    *_errors.__all__,
     "library_choice",
     "library_path",
     "LibraryChoice",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Tuple, Union
 
+from ._errors import InvalidTypeError
+
 Get = Callable[[str], Any]
 Set = Callable[[str, Any], None]
 
@@ -60,7 +62,7 @@ def _flag(value: Any, name: str) -> bool:
         return bool(value)
     if hasattr(value, "__index__"):
         return bool(value.__index__())
-    raise TypeError(f"{name}: expected bool, got {type(value).__name__} {value!r}")
+    raise InvalidTypeError(f"{name}: expected bool, got {type(value).__name__} {value!r}")
 
 
 def _use_mmap(get: Get, set: Set, value: Any = None, write: bool = False) -> Any:
@@ -103,7 +105,7 @@ def _hostname(get: Get, set: Set, value: Any = None, write: bool = False) -> Any
         hosts = get("hostnames")
         return hosts[0] if hosts else ""
     if not isinstance(value, str):
-        raise TypeError(f"hostname: expected str, got {type(value).__name__} {value!r}")
+        raise InvalidTypeError(f"hostname: expected str, got {type(value).__name__} {value!r}")
     set("hostnames", [value] if value else [])
     return None
 

@@ -22,7 +22,7 @@ import weakref
 from typing import Any, Callable, Optional, Union
 
 from . import _json
-from ._errors import InvalidArgumentError, InvalidTypeError
+from ._errors import InvalidArgumentError, InvalidTypeError, XlcRuntimeError
 from ._library import ffi, lib, take_string
 from ._params import CommonParams
 from ._server import Server
@@ -96,7 +96,7 @@ class AsyncStream:
             self._loop_thread = threading.get_ident()
             fd = lib.xlc_request_fd(self._reader.ptr)
             if fd < 0:
-                raise OSError("the facade could not open a descriptor for the request")
+                raise XlcRuntimeError("the facade could not open a descriptor for the request")
             self._fd = fd
             # the loop holds only a weak reference, so that a stream dropped unread is collected (and stopped)
             loop.add_reader(fd, _on_readable, fd, weakref.ref(self))

@@ -13,12 +13,10 @@ a library that has started llama.cpp's backends is not safe.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 from . import _json
 from ._errors import BY_STATUS, XlcError, XlcRuntimeError
@@ -35,8 +33,7 @@ DRIVER_LIBRARIES = {"cuda": ("libcuda.so.1", "the NVIDIA driver"), "vulkan": ("l
 GPU_DEVICE_TYPES = (1, 2)
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A library that was not taken, and why."""
 
     backend: str
@@ -44,16 +41,34 @@ class Rejected:
     reason: str
 
 
-@dataclass(frozen=True)
 class LibraryChoice:
-    """Which library was loaded, why, and why each other candidate was not."""
+    """Which library was loaded, why, and why each other candidate was not.
 
-    backend: str
-    path: Path
-    reason: str
-    devices: Tuple[str, ...]  # the GPU devices the library found ("" names none)
-    cpu_variant: str  # the CPU kernels in use: "native" or a portable build's variant
-    rejected: Tuple[Rejected, ...]
+    ``cpu_variant`` (the CPU kernels in use: "native", or a portable build's variant) is asked
+    of the library at its first read, so that importing the package does not.
+    """
+
+    __slots__ = ("backend", "path", "reason", "devices", "rejected", "_lib", "_cpu_variant")
+
+    def __init__(self, backend: str, path: Path, reason: str, devices: Tuple[str, ...],
+                 rejected: Tuple[Rejected, ...], lib: Any, cpu_variant: Optional[str] = None):
+        self.backend = backend
+        self.path = path
+        self.reason = reason
+        self.devices = devices  # the GPU devices the library found
+        self.rejected = rejected
+        self._lib = lib
+        self._cpu_variant = cpu_variant
+
+    @property
+    def cpu_variant(self) -> str:
+        if self._cpu_variant is None:
+            self._cpu_variant = _cpu_variant(self._lib, self.path)
+        return self._cpu_variant
+
+    def __repr__(self) -> str:
+        return (f"LibraryChoice(backend={self.backend!r}, path={str(self.path)!r}, reason={self.reason!r}, "
+                f"devices={self.devices!r}, rejected={self.rejected!r})")
 
     def __str__(self) -> str:
         lines = [f"{self.backend}: {self.path} ({self.reason}; CPU kernels: {self.cpu_variant})"]
@@ -133,6 +148,12 @@ def _gpu_devices(lib) -> Tuple[str, ...]:
     return tuple(d.get("description") or d.get("name", "") for d in devices if d.get("type") in GPU_DEVICE_TYPES)
 
 
+def _warn(message: str, *args: Any) -> None:
+    import logging  # only when there is something to say: the import costs milliseconds
+
+    logging.getLogger("xllamacpp").warning(message, *args)
+
+
 def _cpu_variant(lib, path: Path) -> str:
     """The CPU kernels the library uses; honours and checks $XLLAMACPP_CPU_VARIANT."""
     info = _json_of(lib, "xlc_cpu_variants") or {}
@@ -146,8 +167,7 @@ def _cpu_variant(lib, path: Path) -> str:
             raise ImportError(f"XLLAMACPP_CPU_VARIANT={wanted!r}: this CPU lacks its instructions; "
                               f"it runs {', '.join(runnable)}")
     elif wanted:
-        logging.getLogger("xllamacpp").warning(
-            "XLLAMACPP_CPU_VARIANT is ignored: %s is built for its build machine's CPU", path)
+        _warn("XLLAMACPP_CPU_VARIANT is ignored: %s is built for its build machine's CPU", path)
     return str(info.get("chosen", "native"))
 
 
@@ -183,8 +203,10 @@ def load() -> Tuple[Any, LibraryChoice]:
             reason = origin
             if loaded in GPU_BACKENDS and not devices:
                 reason += "; it found no GPU device, so llama.cpp runs on the CPU"
-                logging.getLogger("xllamacpp").warning("%s: %s", path, reason)
-        choice = LibraryChoice(loaded, path, reason, devices, _cpu_variant(lib, path), tuple(rejected))
+                _warn("%s: %s", path, reason)
+        # a variant asked for is checked now (a bad one fails the import); else it is read when first needed
+        variant = _cpu_variant(lib, path) if os.environ.get("XLLAMACPP_CPU_VARIANT") else None
+        choice = LibraryChoice(loaded, path, reason, devices, tuple(rejected), lib, variant)
         return lib, choice
     tried = "\n".join(f"  {r.path} ({r.backend}): {r.reason}" for r in rejected)
     raise ImportError("could not load an xllamacpp library; tried:\n" + tried)

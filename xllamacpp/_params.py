@@ -73,11 +73,11 @@ class _Element:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         names = list(self._ATTRS)
         if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
+            raise InvalidTypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
         attrs = dict(self._defaults())
         for key, value in list(zip(names, args)) + list(kwargs.items()):
             if key not in self._ATTRS:
-                raise TypeError(f"{type(self).__name__} has no attribute '{key}'")
+                raise InvalidTypeError(f"{type(self).__name__} has no attribute '{key}'")
             attrs[key] = self._check(key, value)
         object.__setattr__(self, "_own", attrs)
         object.__setattr__(self, "_root", None)
@@ -329,7 +329,7 @@ def _element(name: str, cls: type[_Element], value: Any) -> _Element:
         if isinstance(value, (tuple, list)) and 1 <= len(value) <= len(cls._ATTRS):
             return cls(*value)
     except TypeError as e:
-        raise TypeError(f"{name}: {e}") from None
+        raise InvalidTypeError(f"{name}: {e}") from None
     raise _type_error(name, cls.__name__, value)
 
 
@@ -389,7 +389,7 @@ class _Group:
     __slots__ = ("_root", "_prefix")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(f"Can't construct an instance of {type(self).__name__}: it is a view of a struct "
+        raise InvalidTypeError(f"Can't construct an instance of {type(self).__name__}: it is a view of a struct "
                         "inside CommonParams (e.g. CommonParams().sampling)")
 
     @classmethod
@@ -499,7 +499,7 @@ class CommonParams(_Group):
             self._set(real, value)
         elif real in GROUPS:
             if not isinstance(value, _Group):
-                raise TypeError(f"{full}: expected a {real} struct, got {type(value).__name__}")
+                raise InvalidTypeError(f"{full}: expected a {real} struct, got {type(value).__name__}")
             for key, val in value._items():
                 self._set(real + "." + key, val)
         elif real in EXCLUDED:
@@ -630,7 +630,7 @@ class CommonParams(_Group):
         return self._values == other._values
 
     def __hash__(self):  # mutable
-        raise TypeError("CommonParams is unhashable")
+        raise InvalidTypeError("CommonParams is unhashable")
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={self._get(k)!r}" for k in sorted(self._values))

@@ -21,6 +21,7 @@ import weakref
 from typing import Any, Iterable, Optional, Union
 
 from . import _json
+from ._errors import InvalidArgumentError, InvalidTypeError, XlcRuntimeError
 from ._library import call_out, lib
 from ._library import path as _library_path
 
@@ -99,17 +100,17 @@ class RpcServer:
                  device: Union[str, Iterable[str], None] = None, threads: Optional[int] = None,
                  cache_dir: Union[str, os.PathLike[str], None] = None, *, timeout: float = 60.0):
         if not isinstance(host, str) or not host:
-            raise TypeError(f"host must be a non-empty str, not {host!r}")
+            raise InvalidTypeError(f"host must be a non-empty str, not {host!r}")
         if host == "localhost":
             host = "127.0.0.1"  # ggml's server binds an IPv4 address, not a name
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
-            raise ValueError(f"host {host!r} is not an IPv4 address (ggml's RPC server listens on IPv4 only)") from None
+            raise InvalidArgumentError(f"host {host!r} is not an IPv4 address (ggml's RPC server listens on IPv4 only)") from None
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ValueError(f"port must be an int from 1 to 65535, not {port!r}")
+            raise InvalidArgumentError(f"port must be an int from 1 to 65535, not {port!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive int, not {threads!r}")
+            raise InvalidArgumentError(f"threads must be a positive int, not {threads!r}")
         if device is not None and not isinstance(device, str):
             device = ",".join(device)
         self.host: str = host
@@ -120,7 +121,7 @@ class RpcServer:
 
         self._probe_target = f"{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
         if _listening(self._probe_target):
-            raise RuntimeError(f"cannot start an RPC server on {self.endpoint}: something already listens there")
+            raise XlcRuntimeError(f"cannot start an RPC server on {self.endpoint}: something already listens there")
 
         cmd = [sys.executable, "-m", "xllamacpp", "rpc-server", "--host", host, "--port", str(port)]
         if device:
@@ -195,13 +196,13 @@ class RpcServer:
             if code is not None:
                 self._reader.join(2)
                 said = " | ".join(self._lines) or "no output"
-                raise RuntimeError(f"the RPC server for {self.endpoint} exited with code {code} before it was ready: {said}")
+                raise XlcRuntimeError(f"the RPC server for {self.endpoint} exited with code {code} before it was ready: {said}")
             try:
                 probe(target, timeout=0.5)
                 return
             except RuntimeError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the RPC server for {self.endpoint} did not answer within {timeout:g} s") from None
+                    raise XlcRuntimeError(f"the RPC server for {self.endpoint} did not answer within {timeout:g} s") from None
                 time.sleep(0.05)
 
 

@@ -27,3 +27,14 @@ def close(server) -> None:
     import requests
 
     requests.get(server.listening_address + "/slots", timeout=600)
+
+
+def small_params(model: str) -> "xlc.CommonParams":
+    """Upstream-style parameters for a quick server on ``model``: 512 tokens of context, 2 threads, no warm-up."""
+    params = xlc.CommonParams()
+    params.model.path = model
+    params.n_ctx = 512
+    params.cpuparams.n_threads = 2
+    params.cpuparams_batch.n_threads = 2
+    params.warmup = False
+    return params

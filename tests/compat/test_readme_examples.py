@@ -249,10 +249,11 @@ def test_request_level_options(gemma):
         "samplers": ["dry", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature"],
         "lora": [{"id": 0, "scale": 0.5}],
     }
-    # upstream names the grammar clash; ours checks the LoRA ids first and names those
-    with pytest.raises(ValueError, match="json_schema and grammar|has no LoRA adapters"):
+    # upstream names the grammar clash; ours checks the LoRA ids first and names those. Upstream raises
+    # RuntimeError; ours a BadRequestError, which is a RuntimeError too
+    with pytest.raises(RuntimeError, match="json_schema and grammar|has no LoRA adapters"):
         server.handle_chat_completions(options)
-    with pytest.raises(ValueError, match="json_schema and grammar"):
+    with pytest.raises(RuntimeError, match="json_schema and grammar"):
         server.handle_chat_completions({k: v for k, v in options.items() if k != "lora"})
     runnable = {k: v for k, v in options.items() if k not in ("grammar", "lora")}
     result = server.handle_chat_completions(runnable)

@@ -11,19 +11,14 @@ import pytest
 
 import xllamacpp as xlc
 
-from ._side import close
+from ._side import close, small_params
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
 def server(gemma):
-    params = xlc.CommonParams()
-    params.model.path = gemma
-    params.n_ctx = 512
-    params.cpuparams.n_threads = 2
-    params.cpuparams_batch.n_threads = 2
-    params.warmup = False
+    params = small_params(gemma)
     s = xlc.Server(params)
     yield s
     close(s)

@@ -7,17 +7,12 @@ import pytest
 
 import xllamacpp as xlc
 
-from ._side import close
+from ._side import close, small_params
 
 
 @pytest.fixture(scope="module")
 def server(gemma):
-    params = xlc.CommonParams()
-    params.model.path = gemma
-    params.n_ctx = 512
-    params.cpuparams.n_threads = 2
-    params.cpuparams_batch.n_threads = 2
-    params.warmup = False
+    params = small_params(gemma)
     s = xlc.Server(common_params=params)  # upstream's keyword
     yield s
     close(s)

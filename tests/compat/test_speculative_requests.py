@@ -11,7 +11,7 @@ import pytest
 
 import xllamacpp as xlc
 
-from ._side import close
+from ._side import close, small_params
 
 PROMPT = "The capital of France is Paris. The capital of Germany is Berlin. The capital of Italy is"
 N = 16
@@ -19,11 +19,7 @@ N = 16
 
 @pytest.fixture(scope="module")
 def server(gemma):
-    params = xlc.CommonParams()
-    params.model.path = gemma
-    params.n_ctx = 512
-    params.cpuparams.n_threads = 2
-    params.cpuparams_batch.n_threads = 2
+    params = small_params(gemma)
     params.sampling.temp = 0.0
     params.sampling.top_k = 1
     params.speculative.draft.mparams.path = gemma  # no speculative.type: the path alone
