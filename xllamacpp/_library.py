@@ -49,6 +49,13 @@ class LibraryChoice:
     """
 
     __slots__ = ("backend", "path", "reason", "devices", "rejected", "_lib", "_cpu_variant")
+    backend: str
+    path: Path
+    reason: str
+    devices: Tuple[str, ...]
+    rejected: Tuple[Rejected, ...]
+    _lib: Any
+    _cpu_variant: Optional[str]
 
     def __init__(self, backend: str, path: Path, reason: str, devices: Tuple[str, ...],
                  rejected: Tuple[Rejected, ...], lib: Any, cpu_variant: Optional[str] = None):
