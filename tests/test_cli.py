@@ -16,6 +16,7 @@ import pytest
 import requests
 
 import xllamacpp as xlc
+from conftest import ROOT
 from xllamacpp import _cli, _params
 
 BIN = Path(sys.executable).parent
@@ -74,7 +75,12 @@ def test_console_script_and_module_are_one_command():
     first, second, third = by_module.stdout.splitlines()
     assert first.startswith("xllamacpp ") and first != "xllamacpp unknown"
     info = xlc.get_build_info()
-    assert second.startswith(f"llama.cpp build {info['build_number']} ({info['commit']})")
+    build = f"build {info['build_number']} " if info["build_number"] else ""
+    assert second.startswith(f"llama.cpp {build}({info['commit']})")
+    # the sdist has no git metadata: the commit is the one its changelog names (vendor/fetch.py)
+    source_commit = ROOT / "vendor" / "llama.cpp" / "XLC_SOURCE_COMMIT"
+    if source_commit.is_file() and source_commit.read_text().strip():
+        assert info["commit"] == source_commit.read_text().strip()
     assert third == f"backend {xlc.BACKEND}, library {xlc.library_path}"
 
 
