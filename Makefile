@@ -61,7 +61,7 @@ deps:
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq ccache ninja-build pypy3 >/dev/null) || \
 	    echo "note: install ccache, ninja-build and pypy3 (apt) for faster builds and the PyPy tests"; }
 
-$(VENV)/.stamp: pyproject.toml
+$(VENV)/.stamp: pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -113,6 +113,7 @@ test: build download models
 
 docs: build
 	$(PY) scripts/gen_params_reference.py > docs/params_reference.md
+	$(PY) scripts/gen_stubs.py
 
 # BENCH_PEERS=1 also measures upstream's xllamacpp wheel and llama-cpp-python's server,
 # each installed into its own virtual environment under bench/peers/.
@@ -250,3 +251,11 @@ compat-upstream: download
 	@# from outside the checkout, so that its xllamacpp/ cannot shadow upstream's
 	cd /tmp && XLLAMACPP_COMPAT_SIDE=upstream $(UPSTREAM_VENV)/bin/python -m pytest -q -p no:cacheprovider --rootdir=$(CURDIR) \
 	  -c $(CURDIR)/pyproject.toml -rxX $(PYTEST_ARGS) $(CURDIR)/tests/compat
+# The type stubs (xllamacpp/__init__.pyi, _params.pyi) from the facade's parameter table, as `make docs`
+# writes them; tests/test_stubs.py fails when they are stale and runs mypy and pyright against them.
+.PHONY: stubs typecheck
+stubs: build
+	$(PY) scripts/gen_stubs.py
+
+typecheck: build download
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_stubs.py

@@ -1,6 +1,8 @@
 """JSON Schemas for structured-output tests and bench/structured.py: bounded, so greedy output ends."""
 
-SCHEMAS = {
+from typing import Any
+
+SCHEMAS: dict[str, dict[str, Any]] = {
     "object_required": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
                         "age": {"type": "integer", "minimum": 0, "maximum": 150}},
                         "required": ["name", "age"], "additionalProperties": False},

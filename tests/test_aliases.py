@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODE = xlc.llama_load_mode
 
 
-def _path(obj, dotted):
+def _path(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
@@ -89,7 +90,7 @@ def test_load_flags_read_load_mode():
     p.load_mode = MODE.LLAMA_LOAD_MODE_DIRECT_IO
     assert (p.use_mmap, p.use_mlock, p.use_direct_io) == (False, False, True)
     with pytest.raises(TypeError, match="use_mmap"):
-        p.use_mmap = "yes"
+        p.use_mmap = "yes"  # type: ignore[assignment]
 
 
 def test_hostname_is_the_first_hostname():
@@ -99,7 +100,7 @@ def test_hostname_is_the_first_hostname():
     p.hostnames = ["::1", "127.0.0.1"]
     assert p.hostname == "::1"
     with pytest.raises(TypeError):
-        p.hostname = 5
+        p.hostname = 5  # type: ignore[assignment]
 
 
 def test_reranking_as_llama_servers_flag():
@@ -127,9 +128,9 @@ def test_enum_aliases_are_members_with_the_same_value():
 def test_unknown_names_suggest_older_and_newer_ones():
     p = xlc.CommonParams()
     with pytest.raises(AttributeError, match="speculative.n_max"):
-        p.speculative.n_maxx = 1
+        p.speculative.n_maxx = 1  # type: ignore[attr-defined]
     with pytest.raises(AttributeError, match="use_mmap"):
-        p.use_mmapp  # noqa: B018
+        p.use_mmapp  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_from_dict_takes_older_names_nested_and_dotted():
@@ -187,11 +188,11 @@ def test_element_values_are_checked():
     p = xlc.CommonParams()
     p.lora_adapters = [xlc.CommonAdapterLoraInfo("a.gguf")]
     with pytest.raises(TypeError, match="scale"):
-        p.lora_adapters[0].scale = "big"
+        p.lora_adapters[0].scale = "big"  # type: ignore[assignment]
     with pytest.raises(AttributeError):
-        p.lora_adapters[0].nonsense = 1
+        p.lora_adapters[0].nonsense = 1  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="token"):
-        xlc.LlamaLogitBias("five", 1.0)
+        xlc.LlamaLogitBias("five", 1.0)  # type: ignore[arg-type]
     assert p.lora_adapters[0].scale == 1.0
 
 

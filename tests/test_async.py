@@ -226,7 +226,8 @@ def test_the_loop_stays_responsive_during_a_long_stream(server, aserver):
             lateness.append(time.perf_counter() - t - 0.005)
 
     async def measure(work):
-        stop, lateness = asyncio.Event(), []
+        stop = asyncio.Event()
+        lateness: list[float] = []
         tick = asyncio.ensure_future(ticker(stop, lateness))
         await asyncio.sleep(0.05)
         t = time.perf_counter()
@@ -270,4 +271,4 @@ def test_async_server_from_params_and_async_with(model_path):
     with pytest.raises(xlc.ServerClosedError):  # aclose() closed the Server it made
         run(a.handle_completions({"prompt": PROMPT, "max_tokens": 2}))
     with pytest.raises(TypeError, match="Server or CommonParams"):
-        xlc.AsyncServer("model.gguf")
+        xlc.AsyncServer("model.gguf")  # type: ignore[arg-type]

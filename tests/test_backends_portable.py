@@ -41,7 +41,7 @@ def test_the_best_variant_this_cpu_runs_is_chosen():
     info = variants()
     scores = {v["name"]: v["score"] for v in info["variants"]}
     assert len(scores) >= 2 and scores["x64"] > 0  # the baseline runs anywhere
-    assert info["chosen"] == max(scores, key=scores.get)
+    assert info["chosen"] == max(scores, key=scores.__getitem__)
     # /proc/cpuinfo agrees with ggml's CPUID check on the levels it can tell apart
     flags = set(next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split())
     if "haswell" in scores:

@@ -34,7 +34,7 @@ def cosine(a, b) -> float:
 
 
 def test_device_info_lists_the_vulkan_device():
-    c = choose(XLLAMACPP_BACKEND="vulkan", **LAVAPIPE)
+    c = choose(None, XLLAMACPP_BACKEND="vulkan", **LAVAPIPE)
     assert c["backend"] == "vulkan" and c["path"] == str(VULKAN_LIB)
     vulkan = [d for d in c["device_info"] if d["backend"] == "Vulkan"]
     assert len(vulkan) == 1, c["device_info"]

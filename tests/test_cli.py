@@ -16,6 +16,7 @@ import pytest
 import requests
 
 import xllamacpp as xlc
+from conftest import ROOT
 from xllamacpp import _cli, _params
 
 BIN = Path(sys.executable).parent
@@ -39,11 +40,14 @@ def free_port() -> int:
 class Lines:
     """A child's stdout, line by line, read on a thread so that waiting can time out."""
 
-    def __init__(self, proc: subprocess.Popen):
-        self.proc, self.seen, self._q = proc, [], queue.Queue()
+    def __init__(self, proc: subprocess.Popen[str]):
+        self.proc = proc
+        self.seen: list[str] = []
+        self._q: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self):
+        assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self._q.put(line.rstrip("\n"))
 
@@ -59,7 +63,7 @@ class Lines:
             self.seen.append(line)
             if text in line:
                 return line
-        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+        err = self.proc.stderr.read() if self.proc.stderr and self.proc.poll() is not None else ""
         raise AssertionError(f"no line with {text!r}; saw {self.seen}; stderr: {err}")
 
 
@@ -75,7 +79,12 @@ def test_console_script_and_module_are_one_command():
     first, second, third = by_module.stdout.splitlines()
     assert first.startswith("xllamacpp ") and first != "xllamacpp unknown"
     info = xlc.get_build_info()
-    assert second.startswith(f"llama.cpp build {info['build_number']} ({info['commit']})")
+    build = f"build {info['build_number']} " if info["build_number"] else ""
+    assert second.startswith(f"llama.cpp {build}({info['commit']})")
+    # the sdist has no git metadata: the commit is the one its changelog names (vendor/fetch.py)
+    source_commit = ROOT / "vendor" / "llama.cpp" / "XLC_SOURCE_COMMIT"
+    if source_commit.is_file() and source_commit.read_text().strip():
+        assert info["commit"] == source_commit.read_text().strip()
     assert third == f"backend {xlc.BACKEND}, library {xlc.library_path}"
 
 
@@ -221,7 +230,7 @@ def test_rpc_server_command_serves_and_ctrl_c_stops_it():
                 answer = xlc._rpc.probe(f"127.0.0.1:{port}", timeout=0.5)
                 break
             except RuntimeError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr and proc.stderr.read()
                 time.sleep(0.1)
         assert answer["devices"]
         proc.send_signal(signal.SIGINT)

@@ -39,7 +39,9 @@ STANDS_FOR = {
 
 def python_blocks(page: Path) -> list[tuple[int, str]]:
     """(first line number, code) of each runnable ```python block."""
-    blocks, current, start, lang = [], None, 0, ""
+    blocks: list[tuple[int, str]] = []
+    current: list[str] | None = None
+    start, lang = 0, ""
     for number, line in enumerate(page.read_text().splitlines(), 1):
         fence = FENCE.match(line)
         if fence and current is None:

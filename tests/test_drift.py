@@ -47,7 +47,7 @@ def test_every_enum_of_the_vendored_headers_is_exported_with_its_members():
     for name, members in headers.items():
         ours = _params._SCHEMA["enums"][name]
         assert [m for m, _ in members] == list(ours), name
-        implicit = -1
+        implicit: int | None = -1
         for member, init in members:
             if re.fullmatch(r"-?\d+", init):
                 implicit = int(init)
@@ -69,7 +69,7 @@ def test_members_that_were_missing_before_are_there():
 
 
 def test_integer_constants_of_the_headers_are_exported():
-    defines = {}
+    defines: dict[str, int] = {}
     for header in HEADERS:
         for name, value in re.findall(r"^\s*#\s*define\s+((?:GGML|LLAMA)_\w+)\s+\(?(-?\d+)\)?\s*$",
                                       _strip_comments((LLAMA / header).read_text()), flags=re.M):

@@ -1,13 +1,15 @@
 """Infill (/infill): fill-in-the-middle on a vocabulary with FIM tokens, a clear refusal without."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
 import xllamacpp as xlc
 from conftest import make_params
 
-BODY = {"input_prefix": "def add(a, b):\n    return ", "input_suffix": "\n\nprint(add(1, 2))\n", "n_predict": 6}
+BODY: dict[str, Any] = {"input_prefix": "def add(a, b):\n    return ", "input_suffix": "\n\nprint(add(1, 2))\n", "n_predict": 6}
 
 
 @pytest.fixture(scope="module")

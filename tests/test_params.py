@@ -16,7 +16,7 @@ from xllamacpp import _params
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-import common_params_fields  # noqa: E402
+import common_params_fields  # type: ignore[import-not-found]  # noqa: E402
 
 
 def test_every_default_matches_the_vendored_llama_cpp():
@@ -94,7 +94,7 @@ def test_out_of_range_and_bad_enum_raise_value_error():
     with pytest.raises(ValueError, match="out of range"):
         p.n_ctx = 2**40
     with pytest.raises(ValueError, match="llama_pooling_type"):
-        p.pooling_type = 99
+        p.pooling_type = 99  # type: ignore[assignment]
     with pytest.raises(ValueError, match="unknown device"):
         p.mmproj_device = "NOPE0"
 
@@ -102,18 +102,18 @@ def test_out_of_range_and_bad_enum_raise_value_error():
 def test_unknown_attribute_suggests_nearest():
     p = xlc.CommonParams()
     with pytest.raises(AttributeError, match="n_ctx"):
-        p.n_ctxx = 1
+        p.n_ctxx = 1  # type: ignore[attr-defined]
     with pytest.raises(AttributeError, match="temp"):
-        p.sampling.tempp
+        p.sampling.tempp  # type: ignore[attr-defined]
     with pytest.raises(AttributeError, match="callback"):
-        p.cb_eval = None
+        p.cb_eval = None  # type: ignore[attr-defined]
 
 
 def test_enums_accept_and_return_members():
     p = xlc.CommonParams()
     p.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
     assert p.pooling_type is xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
-    p.pooling_type = int(xlc.llama_pooling_type.LLAMA_POOLING_TYPE_RANK)
+    p.pooling_type = int(xlc.llama_pooling_type.LLAMA_POOLING_TYPE_RANK)  # type: ignore[assignment]
     assert p.pooling_type == xlc.llama_pooling_type.LLAMA_POOLING_TYPE_RANK
     p.speculative.types = [xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
     assert p.speculative.types == [xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]

@@ -7,6 +7,7 @@ would go by itself: a grammar writes the thought, earlier turns show the tool-ca
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
 import pytest
@@ -14,14 +15,14 @@ import pytest
 import xllamacpp as xlc
 from conftest import make_params
 
-QUESTION = [{"role": "user", "content": "Is the sky blue?"}]
+QUESTION: list[Any] = [{"role": "user", "content": "Is the sky blue?"}]
 THINKING_OFF = {"chat_template_kwargs": {"enable_thinking": False}}
 # thought and answer in lower-case words, short enough that both always fit in 80 tokens
 # (a token is at least one character), so the thought is closed whatever the model writes
 THINK_THEN_ANSWER = 'root ::= "<think>" [a-z ]{1,30} "</think>" [a-z ]{1,20}'
 
 CITY = {"type": "string", "enum": ["Paris", "London", "Tokyo", "Rome"]}
-WEATHER_TOOL = {"type": "function", "function": {
+WEATHER_TOOL: dict[str, Any] = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
     "parameters": {"type": "object", "properties": {"city": CITY}, "required": ["city"]}}}
 
@@ -103,6 +104,7 @@ def test_reasoning_over_http_with_the_openai_client(chat):
                                            extra_body={"grammar": THINK_THEN_ANSWER, "reasoning_format": "deepseek",
                                                        **THINKING_OFF})
     message = reply.choices[0].message
+    assert message.model_extra is not None and message.content is not None
     assert message.model_extra["reasoning_content"].strip() and message.content.strip()
 
 
@@ -163,8 +165,8 @@ def test_tool_call_over_http_with_the_openai_client(chat, end_of_turn):
     reply = client.chat.completions.create(
         model="gemma", messages=request["messages"], tools=request["tools"], tool_choice="required",
         max_tokens=60, logit_bias={str(end_of_turn): 10}, extra_body=THINKING_OFF)
-    (call,) = reply.choices[0].message.tool_calls
-    assert call.function.name == "get_weather"
+    (call,) = reply.choices[0].message.tool_calls or []
+    assert call.type == "function" and call.function.name == "get_weather"
     jsonschema.validate(json.loads(call.function.arguments), WEATHER_TOOL["function"]["parameters"])
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_errors_carry_the_facade_status():
         xlc.estimate_gpu_layers([], "/nonexistent/model.gguf", [], 512, 512, 1, "f16")
     assert isinstance(missing.value, xlc.NotFoundError) and missing.value.status == "XLC_ERR_NOT_FOUND"
     with pytest.raises(TypeError) as wrong_type:
-        xlc.CommonParams().n_ctx = "big"
+        xlc.CommonParams().n_ctx = "big"  # type: ignore[assignment]
     assert isinstance(wrong_type.value, xlc.InvalidTypeError)
 
 
@@ -282,7 +283,7 @@ def test_close_ends_every_kind_of_request_in_flight_within_two_seconds(model_pat
     s = xlc.Server(make_params(model_path, n_parallel=4))
     base = s.listening_address
     host, port = base[len("http://"):].rsplit(":", 1)
-    long = {"prompt": "Tell a long story", "max_tokens": 4000, "ignore_eos": True}
+    long: dict[str, Any] = {"prompt": "Tell a long story", "max_tokens": 4000, "ignore_eos": True}
     ended: dict = {}
     streaming = threading.Event()
 

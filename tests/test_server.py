@@ -102,6 +102,7 @@ def test_errors_come_back_as_the_http_error_object(server):
     # a request the route refuses outright raises, as in upstream xllamacpp (tests/compat/test_request_errors.py)
     with pytest.raises(ValueError, match="messages") as refused:
         server.handle_chat_completions({"messages": "not a list"})
+    assert isinstance(refused.value, xlc.BadRequestError)
     assert refused.value.http_status == 400 and refused.value.error["type"] == "invalid_request_error"
     r = server.handle("POST", "/v1/chat/completions", b"{not json")
     assert r["error"]["code"] == 400
@@ -338,4 +339,4 @@ def test_no_model_or_unknown_parameter_raise_value_error(model_path):
     with pytest.raises(ValueError, match="no model: set params.model.path"):
         xlc.Server(xlc.CommonParams())
     with pytest.raises(TypeError, match="Server takes a CommonParams, not dict"):
-        xlc.Server({"model": model_path})
+        xlc.Server({"model": model_path})  # type: ignore[arg-type]

@@ -6,6 +6,8 @@ reply carry ``draft_n`` only when tokens were drafted.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
@@ -42,15 +44,16 @@ def test_a_draft_model_path_alone_turns_drafting_on(spec_server):
 
 def test_the_same_keys_work_over_http(spec_server):
     url = spec_server.listening_address + "/v1/completions"
-    body = {"prompt": PROMPT, "max_tokens": N, "temperature": 0.0, "speculative.n_max": 0}
+    body: dict[str, Any] = {"prompt": PROMPT, "max_tokens": N, "temperature": 0.0, "speculative.n_max": 0}
     reply = requests.post(url, json=body, timeout=300).json()
     assert reply["timings"]["predicted_n"] == N and "draft_n" not in reply["timings"]
 
 
 def test_bad_per_request_values_are_refused(spec_server):
     url = spec_server.listening_address + "/v1/completions"
-    for key, value in [("speculative.n_max", -1), ("speculative.n_min", 1.5), ("speculative.p_min", 2.0),
-                       ("speculative.p_min", "high")]:
+    cases: list[tuple[str, Any]] = [("speculative.n_max", -1), ("speculative.n_min", 1.5), ("speculative.p_min", 2.0),
+                                    ("speculative.p_min", "high")]
+    for key, value in cases:
         r = requests.post(url, json={"prompt": "Hi", "max_tokens": 2, key: value}, timeout=300)
         assert r.status_code == 400 and key in r.json()["error"]["message"], (key, value)
     assert "timings" in spec_server.handle_completions({"prompt": "Hi", "max_tokens": 2})  # still serving

@@ -67,7 +67,7 @@ def test_vision_over_http_with_the_openai_client(vision):
     client = OpenAI(base_url=vision.listening_address + "/v1", api_key="unused")
     reply = client.chat.completions.create(model="kit", max_tokens=3, messages=_chat(PNG, JPEG)["messages"])
     assert reply.choices[0].message.content is not None
-    assert reply.usage.prompt_tokens >= 2 * IMAGE_TOKENS
+    assert reply.usage is not None and reply.usage.prompt_tokens >= 2 * IMAGE_TOKENS
 
 
 @pytest.mark.parametrize("url", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -75,15 +76,36 @@ def unpack(archive: Path, subdir: str, dest: Path, files: "list[str] | None" = N
             shutil.rmtree(staging)
 
 
+SOURCE_COMMIT = "XLC_SOURCE_COMMIT"  # the upstream commit the package's changelog names, for build info
+
+
+def changelog_commit(archive: Path, entry: dict) -> str:
+    """The llama.cpp commit that the sdist's CHANGELOG.md names under its own version ("" if none):
+    the sdist carries no git metadata, so this is the only record of which llama.cpp it holds."""
+    root = entry["subdir"].split("/")[0]
+    with tarfile.open(archive) as tar:
+        try:
+            member = tar.extractfile(f"{root}/CHANGELOG.md")
+        except KeyError:
+            return ""
+        text = member.read().decode("utf-8", "replace") if member else ""
+    section = text.split(f"## [{entry['version']}]", 1)[1].split("\n## [", 1)[0] if f"## [{entry['version']}]" in text else ""
+    found = re.search(r"llama\.cpp@([0-9a-f]{7,40})", section)
+    return found.group(1) if found else ""
+
+
 def fetch(name: str, entry: dict) -> Path:
     dest = VENDOR / entry["dest"]
     stamp = dest / STAMP
-    if stamp.exists() and stamp.read_text().strip() == entry["sha256"]:
-        return dest
-    archive = download(entry["url"], entry["sha256"])
-    unpack(archive, entry["subdir"], dest, entry.get("files"))
-    stamp.write_text(entry["sha256"] + "\n")
-    print(f"fetch: {name} {entry['version']} -> {dest}", file=sys.stderr)
+    fresh = not (stamp.exists() and stamp.read_text().strip() == entry["sha256"])
+    if fresh:
+        archive = download(entry["url"], entry["sha256"])
+        unpack(archive, entry["subdir"], dest, entry.get("files"))
+        stamp.write_text(entry["sha256"] + "\n")
+        print(f"fetch: {name} {entry['version']} -> {dest}", file=sys.stderr)
+    if entry.get("changelog_commit") and (fresh or not (dest / SOURCE_COMMIT).exists()):
+        commit = changelog_commit(download(entry["url"], entry["sha256"]), entry)
+        (dest / SOURCE_COMMIT).write_text(commit + "\n")
     return dest
 
 

@@ -134,14 +134,16 @@ def _speculative_type(get: Get, set: Set, value: Any = None, write: bool = False
     return None
 
 
-# old name -> (what it stands for, in words; the accessor)
-COMPUTED: Dict[str, Tuple[str, Callable[..., Any]]] = {
-    "hostname": ("`hostnames[0]`; setting it sets `hostnames = [value]`", _hostname),
-    "use_mmap": ("`load_mode` maps the model (AUTO, MMAP, MMAP_MLOCK)", _use_mmap),
-    "use_mlock": ("`load_mode` locks the model in RAM (MLOCK, MMAP_MLOCK)", _use_mlock),
-    "use_direct_io": ("`load_mode` is DIRECT_IO", _use_direct_io),
-    "reranking": ("`embedding` on and `pooling_type` RANK, as llama-server's `--reranking`", _reranking),
-    "speculative.type": ("`speculative.types[0]`; setting it sets `speculative.types = [value]`", _speculative_type),
+# old name -> (what it stands for, in words; the accessor; the type it reads as, in the facade's
+# words, for the type stubs)
+COMPUTED: Dict[str, Tuple[str, Callable[..., Any], str]] = {
+    "hostname": ("`hostnames[0]`; setting it sets `hostnames = [value]`", _hostname, "str"),
+    "use_mmap": ("`load_mode` maps the model (AUTO, MMAP, MMAP_MLOCK)", _use_mmap, "bool"),
+    "use_mlock": ("`load_mode` locks the model in RAM (MLOCK, MMAP_MLOCK)", _use_mlock, "bool"),
+    "use_direct_io": ("`load_mode` is DIRECT_IO", _use_direct_io, "bool"),
+    "reranking": ("`embedding` on and `pooling_type` RANK, as llama-server's `--reranking`", _reranking, "bool"),
+    "speculative.type": ("`speculative.types[0]`; setting it sets `speculative.types = [value]`", _speculative_type,
+                         "enum:common_speculative_type"),
 }
 
 # enum -> {old member name: today's member name}
@@ -180,6 +182,6 @@ def described() -> Dict[str, str]:
     for old, new in RENAMED.items():
         targets = (new,) if isinstance(new, str) else new
         out[old] = "alias of " + ", ".join(f"`{t}`" for t in targets)
-    for old, (what, _) in COMPUTED.items():
+    for old, (what, *_) in COMPUTED.items():
         out[old] = "alias: " + what
     return out

@@ -26,7 +26,7 @@ from ._errors import InvalidArgumentError, InvalidTypeError, XlcRuntimeError
 from ._library import ffi, lib, take_string
 from ._params import CommonParams
 from ._server import Server
-from ._stream import _END, _WHOLE, MAX_PENDING, Request, RequestReader, streamed
+from ._stream import _END, _WHOLE, MAX_PENDING, Body, Request, RequestReader, streamed
 
 AsyncCallback = Callable[[Any], Any]  # returns None/True, or an awaitable of it
 
@@ -34,7 +34,7 @@ AsyncCallback = Callable[[Any], Any]  # returns None/True, or an awaitable of it
 class AsyncStream:
     """An async iterator of a request's events; ``async with`` stops the request on exit."""
 
-    def __init__(self, server: Server, method: str, path: str, body: Optional[Request], *, form: Any,
+    def __init__(self, server: Server, method: str, path: str, body: Optional[Body], *, form: Any,
                  max_pending: int = MAX_PENDING, raise_errors: bool = True, raw: bool = False):
         self._reader = RequestReader(server, method, path, body, form=form, max_pending=max_pending,
                                      raise_errors=raise_errors, raw=raw)
@@ -193,7 +193,7 @@ class AsyncServer:
 
     # --- streams ---------------------------------------------------------------
 
-    def stream(self, method: str, path: str, body: Optional[Request] = None, *,
+    def stream(self, method: str, path: str, body: Optional[Body] = None, *,
                max_pending: int = MAX_PENDING) -> AsyncStream:
         """Any route's events, as Server.stream: ``async for event in server.stream("POST", path, body)``."""
         return AsyncStream(self.server, method, path, body, form=None, max_pending=max_pending)
@@ -211,7 +211,7 @@ class AsyncServer:
 
     # --- requests, as Server's -------------------------------------------------
 
-    async def handle(self, method: str, path: str, body: Optional[Request] = None,
+    async def handle(self, method: str, path: str, body: Optional[Body] = None,
                      callback: Optional[AsyncCallback] = None) -> Any:
         """Any llama-server route, as Server.handle; a streamed answer goes to callback (which may be async)."""
         if callback is None:
@@ -251,7 +251,7 @@ class AsyncServer:
         await self._events("POST", path, request, callback, form=request, whole_to_callback=True)
         return None
 
-    async def _events(self, method: str, path: str, body: Optional[Request], callback: AsyncCallback,
+    async def _events(self, method: str, path: str, body: Optional[Body], callback: AsyncCallback,
                       form: Any, whole_to_callback: bool) -> Any:
         """Each streamed event to callback until it returns True; an unstreamed answer (or an error) goes
         to callback too when whole_to_callback (handle_*), else it is returned (handle), as Server does."""
@@ -272,7 +272,7 @@ class AsyncServer:
         finally:
             stream.close()
 
-    async def _call(self, method: str, path: str, request: Optional[Request], keep_form: bool = True):
+    async def _call(self, method: str, path: str, request: Optional[Body], keep_form: bool = True):
         """(HTTP status, body) as Server._call returns them, awaited."""
         stream = AsyncStream(self.server, method, path, request, form=None, raise_errors=False, raw=True)
         chunks = []

@@ -55,7 +55,9 @@ def version_text() -> str:
     except Exception:  # not installed as a distribution (a plain checkout on sys.path)
         ours = "unknown"
     info = xlc.get_build_info()
-    return (f"{PROG} {ours}\nllama.cpp build {info.get('build_number')} ({info.get('commit')}), "
+    # built from an sdist, llama.cpp knows its commit (from the changelog) but not its build number
+    build = f"build {info.get('build_number')} " if info.get("build_number") else ""
+    return (f"{PROG} {ours}\nllama.cpp {build}({info.get('commit')}), "
             f"{info.get('compiler')}, {info.get('target')}\nbackend {xlc.BACKEND}, library {xlc.library_path}")
 
 

@@ -20,7 +20,10 @@ into the subclass its HTTP status calls for.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # annotations only: no dependency at run time
 
 Status = Union[str, int, None]
 
@@ -35,18 +38,20 @@ class XlcError(Exception):
 
     status: Status = None
     http_status: Optional[int] = None
-    error: Optional[dict] = None
+    error: Optional[Dict[str, Any]] = None
     default_status: Status = "XLC_ERR_INTERNAL"
 
     @classmethod
     def make(cls, message: str, status: Status = None, http_status: Optional[int] = None,
-             error: Optional[dict] = None) -> "XlcError":
+             error: Optional[Dict[str, Any]] = None) -> Self:
         """An instance with its attributes set (constructors of builtin bases such as
         FileNotFoundError take no keyword arguments, so they are set here)."""
         exc = cls(message)
         exc.status = status if status is not None else cls.default_status
-        exc.http_status = http_status
-        exc.error = error
+        if http_status is not None:  # else the class's (None; a RequestError's own)
+            exc.http_status = http_status
+        if error is not None:
+            exc.error = error
         return exc
 
     def __init__(self, *args: Any) -> None:
@@ -57,19 +62,19 @@ class XlcError(Exception):
 class InvalidArgumentError(XlcError, ValueError):
     """A value out of range, an unknown name, JSON that does not parse."""
 
-    default_status = "XLC_ERR_INVALID_ARGUMENT"
+    default_status: Status = "XLC_ERR_INVALID_ARGUMENT"
 
 
 class InvalidTypeError(XlcError, TypeError):
     """A Python value of a type the call does not take."""
 
-    default_status = "XLC_ERR_INVALID_ARGUMENT"
+    default_status: Status = "XLC_ERR_INVALID_ARGUMENT"
 
 
 class NotFoundError(XlcError, FileNotFoundError):
     """No such file (a GGUF file, a library to load)."""
 
-    default_status = "XLC_ERR_NOT_FOUND"
+    default_status: Status = "XLC_ERR_NOT_FOUND"
 
 
 class XlcRuntimeError(XlcError, RuntimeError):
@@ -79,19 +84,26 @@ class XlcRuntimeError(XlcError, RuntimeError):
 class ModelLoadError(XlcRuntimeError):
     """The model, its projector, draft model or an adapter could not be loaded."""
 
-    default_status = "XLC_ERR_MODEL_LOAD"
+    default_status: Status = "XLC_ERR_MODEL_LOAD"
 
 
 class ServerClosedError(XlcRuntimeError):
     """The server was closed before or while the request ran."""
 
-    default_status = "XLC_ERR_CLOSED"
+    default_status: Status = "XLC_ERR_CLOSED"
 
 
 class RequestError(XlcError):
     """A request the server answered with an error object; ``http_status`` and ``error`` hold it."""
 
-    default_status = "XLC_OK"  # the call itself worked: the server answered
+    default_status: Status = "XLC_OK"  # the call itself worked: the server answered
+    http_status: int  # always set here, so that ``e.error["message"]`` needs no check for None
+    error: Dict[str, Any]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.http_status = 500  # make() and from_response() set the answer's own
+        self.error = {"message": str(args[0]) if args else ""}
 
     @staticmethod
     def from_response(body: Any, http_status: Optional[int] = None) -> "RequestError":
@@ -110,13 +122,13 @@ class BadRequestError(RequestError, InvalidArgumentError, RuntimeError):
     """A 4xx answer: the request was malformed, out of range or not allowed. Also a RuntimeError:
     upstream xllamacpp raises that for some refusals (invalid JSON, json_schema with grammar)."""
 
-    default_status = "XLC_OK"
+    default_status: Status = "XLC_OK"
 
 
 class ServerError(RequestError, XlcRuntimeError):
     """A 5xx answer: the server could not carry out a well-formed request."""
 
-    default_status = "XLC_OK"
+    default_status: Status = "XLC_OK"
 
 
 # xlc_status names -> the class raised for them

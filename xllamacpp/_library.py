@@ -20,7 +20,7 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 
 from . import _json
 from ._errors import BY_STATUS, XlcError, XlcRuntimeError
-from ._xlc_ffi import ffi
+from ._xlc_ffi import ffi as ffi  # re-exported: the package's modules and tests take it from here
 
 BACKENDS = ("cuda", "hip", "vulkan", "cpu")  # preference order when none is named
 GPU_BACKENDS = BACKENDS[:-1]
@@ -49,6 +49,13 @@ class LibraryChoice:
     """
 
     __slots__ = ("backend", "path", "reason", "devices", "rejected", "_lib", "_cpu_variant")
+    backend: str
+    path: Path
+    reason: str
+    devices: Tuple[str, ...]
+    rejected: Tuple[Rejected, ...]
+    _lib: Any
+    _cpu_variant: Optional[str]
 
     def __init__(self, backend: str, path: Path, reason: str, devices: Tuple[str, ...],
                  rejected: Tuple[Rejected, ...], lib: Any, cpu_variant: Optional[str] = None):
@@ -171,7 +178,7 @@ def _cpu_variant(lib, path: Path) -> str:
     return str(info.get("chosen", "native"))
 
 
-def load():
+def load() -> Tuple[Any, LibraryChoice]:
     """Loads the library as the module docstring says; returns (lib, LibraryChoice)."""
     candidates = _candidates()
     automatic = not (os.environ.get("XLLAMACPP_LIB") or os.environ.get("XLLAMACPP_BACKEND"))

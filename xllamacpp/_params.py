@@ -13,13 +13,16 @@ import difflib
 import enum
 import os
 import weakref
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
 from . import _json
 from ._aliases import COMPUTED, ENUM_ALIASES, LOAD_MODE_NAMES, RENAMED, STRUCT_CLASSES
 from ._aliases import described as _described_aliases
 from ._errors import InvalidArgumentError, InvalidTypeError, XlcError
 from ._library import call_out, lib, take_string
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # annotations only: no dependency at run time
 
 
 def _load_schema() -> dict:
@@ -37,7 +40,7 @@ def _make_enum(name: str, members: dict) -> type[enum.IntEnum]:
 
 
 _SCHEMA = _load_schema()
-FIELDS: dict[str, dict] = {f["name"]: f for f in _SCHEMA["fields"]}
+FIELDS: dict[str, dict[str, Any]] = {f["name"]: f for f in _SCHEMA["fields"]}
 EXCLUDED: dict[str, str] = _SCHEMA["excluded"]
 ENUMS: dict[str, type[enum.IntEnum]] = {name: _make_enum(name, m) for name, m in _SCHEMA["enums"].items()}
 CONSTANTS: dict[str, int] = dict(_SCHEMA["constants"])
@@ -156,10 +159,10 @@ class _Element:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._values().items())
         return f"{type(self).__name__}({inner})"
 
-    def __copy__(self) -> "_Element":
+    def __copy__(self) -> Self:
         return type(self)(**self._values())
 
-    def __deepcopy__(self, memo: dict) -> "_Element":
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         return type(self)(**copy.deepcopy(self._values(), memo))
 
     def __reduce__(self):
@@ -210,13 +213,13 @@ class LlamaLogitBias(_Element):
             return self._pair() == tuple(other)
         return super().__eq__(other)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Union[int, float]]:
         return iter(self._pair())
 
     def __len__(self) -> int:
         return 2
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Union[int, float]:
         return self._pair()[i]
 
 
@@ -415,9 +418,9 @@ class _Group:
             if key.startswith(self._prefix):
                 yield key[n:], self._root._get(key)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Every field of this struct, nested structs as dicts."""
-        out: dict = {}
+        out: dict[str, Any] = {}
         for key, value in self._items():
             node = out
             *parents, leaf = key.split(".")
@@ -437,7 +440,7 @@ class _Group:
 
 
 # upstream xllamacpp's class names for the nested structs
-STRUCTS: dict[str, type] = {
+STRUCTS: dict[str, type[_Group]] = {
     cls_name: type(cls_name, (_Group,), {"__slots__": (), "__doc__": f"A view of a {cls_name} struct inside CommonParams."})
     for cls_name in sorted(set(STRUCT_CLASSES.values()))
 }
@@ -574,12 +577,12 @@ class CommonParams(_Group):
     def _is_set(self, name: str) -> bool:
         return name in self._values
 
-    def _json(self) -> dict:
+    def _json(self) -> dict[str, Any]:
         """The fields that differ from llama.cpp's defaults, as the facade takes them."""
         return dict(self._values)
 
     @classmethod
-    def fields(cls) -> dict[str, dict]:
+    def fields(cls) -> dict[str, dict[str, Any]]:
         """Every field: name -> {type, default, help, flag}."""
         return copy.deepcopy(FIELDS)
 
@@ -599,7 +602,7 @@ class CommonParams(_Group):
         return cls._from_full(_json.loads(text))
 
     @classmethod
-    def from_dict(cls, values: dict) -> "CommonParams":
+    def from_dict(cls, values: dict[str, Any]) -> "CommonParams":
         """Builds params from a nested or dotted dict, as to_dict() returns (older names work too)."""
         params = cls()
         for name, value in _flatten(values).items():
@@ -636,7 +639,7 @@ class CommonParams(_Group):
     def __copy__(self) -> "CommonParams":
         return self.__deepcopy__({})
 
-    def __deepcopy__(self, memo: dict) -> "CommonParams":
+    def __deepcopy__(self, memo: dict[int, Any]) -> "CommonParams":
         new = CommonParams()
         object.__setattr__(new, "_values", copy.deepcopy(self._values, memo))
         return new

@@ -49,7 +49,7 @@ def bind_warning(host: str) -> Optional[str]:
             "trusted, isolated network (or behind an SSH tunnel or VPN); 127.0.0.1 is the safe default.")
 
 
-def probe(endpoint: str, timeout: float = 5.0) -> dict:
+def probe(endpoint: str, timeout: float = 5.0) -> dict[str, Any]:
     """Asks the RPC server at "HOST:PORT" for its protocol version and devices' memory.
 
     Raises RuntimeError naming the address when nothing answers within ``timeout`` seconds.
@@ -58,7 +58,7 @@ def probe(endpoint: str, timeout: float = 5.0) -> dict:
     return _json.loads(text)
 
 
-def devices() -> list:
+def devices() -> list[dict[str, Any]]:
     """The devices of the RPC servers named so far in this process, with their memory and reachability."""
     return _json.loads(call_out(lib.xlc_rpc_devices))
 
@@ -98,7 +98,7 @@ class RpcServer:
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  device: Union[str, Iterable[str], None] = None, threads: Optional[int] = None,
-                 cache_dir: Union[str, os.PathLike, None] = None, *, timeout: float = 60.0):
+                 cache_dir: Union[str, os.PathLike[str], None] = None, *, timeout: float = 60.0):
         if not isinstance(host, str) or not host:
             raise InvalidTypeError(f"host must be a non-empty str, not {host!r}")
         if host == "localhost":
@@ -113,7 +113,8 @@ class RpcServer:
             raise InvalidArgumentError(f"threads must be a positive int, not {threads!r}")
         if device is not None and not isinstance(device, str):
             device = ",".join(device)
-        self.host, self.port = host, port
+        self.host: str = host
+        self.port: int = port
         warning = bind_warning(host)
         if warning:
             warnings.warn(warning, RpcSecurityWarning, stacklevel=2)
@@ -158,7 +159,7 @@ class RpcServer:
     def running(self) -> bool:
         return self._proc.poll() is None
 
-    def output(self) -> list:
+    def output(self) -> list[str]:
         """The last lines the server printed."""
         return list(self._lines)
 

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _json
 
 from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError
 from ._library import call_out, check, error_for, ffi, lib, take_string
-from ._stream import StreamMethods, request_body as _body
+from ._stream import Body, Request, StreamMethods, request_body as _body
 
 if TYPE_CHECKING:
     from ._params import CommonParams
 
-Request = Union[dict, list, str, bytes]
-Callback = Callable[[Any], Optional[bool]]
+Callback = Callable[[Any], object]  # a true value returned stops the generation
 
 
 class Server(StreamMethods):
@@ -78,7 +77,7 @@ class Server(StreamMethods):
 
     # --- requests ------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: Request | None = None,
+    def handle(self, method: str, path: str, body: Body | None = None,
                callback: Callback | None = None) -> Any:
         """Any llama-server route in-process: ``server.handle("POST", "/tokenize", {"content": "hi"})``.
 
@@ -131,7 +130,7 @@ class Server(StreamMethods):
             callback(body)
         return None
 
-    def _call(self, method: str, path: str, request: Request | None, callback: Callback | None,
+    def _call(self, method: str, path: str, request: Body | None, callback: Callback | None,
               keep_form: bool = True, raise_refused: bool = True):
         """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*);
         raise_refused: a request the route refused outright raises RequestError (upstream's handle_*)."""
@@ -185,7 +184,7 @@ def _free(ptr) -> None:
     lib.xlc_server_free(ptr)
 
 
-def _decoder(request: Request | None) -> Callable[[bytes], Any]:
+def _decoder(request: Body | None) -> Callable[[bytes], Any]:
     if isinstance(request, str):
         return lambda b: b.decode("utf-8", "replace")
     if isinstance(request, (bytes, bytearray, memoryview)):

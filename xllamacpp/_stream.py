@@ -13,13 +13,16 @@ after the events already queued, StreamOverflowError.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from . import _json
-from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError, XlcRuntimeError
+from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError, Status, XlcRuntimeError
 from ._library import error_for, ffi, lib, take_string
 
-Request = Union[dict, list, str, bytes]
+# any route's body: JSON as a dict or list, or the body's text or bytes as they are
+Body = Union[Dict[str, Any], List[Any], str, bytes, bytearray, memoryview]
+# a request to an inference route: a JSON object, or its text or bytes
+Request = Union[Dict[str, Any], str, bytes, bytearray, memoryview]
 
 MAX_PENDING = 1024  # events a reader may leave untaken before its generation is stopped
 _MAIN_WAIT_MS = 250  # the main thread waits in slices so that Ctrl-C is seen (other threads wait whole)
@@ -32,10 +35,10 @@ _EVENT, _WHOLE, _EMPTY, _END = 1, 2, 0, -1
 class StreamOverflowError(XlcRuntimeError):
     """A stream's reader left ``max_pending`` events untaken; its generation was stopped."""
 
-    default_status = "XLC_ERR_CALLBACK"
+    default_status: Status = "XLC_ERR_CALLBACK"
 
 
-def request_body(request: Optional[Request]) -> bytes:
+def request_body(request: Optional[Body]) -> bytes:
     """A request's body: dicts and lists as JSON, str as UTF-8, bytes as they are."""
     if request is None:
         return b""
@@ -83,7 +86,7 @@ class RequestReader:
 
     __slots__ = ("server", "ptr", "decode", "raise_errors", "raw", "_data", "_len", "__weakref__")
 
-    def __init__(self, server: Any, method: str, path: str, body: Optional[Request], *, form: Any,
+    def __init__(self, server: Any, method: str, path: str, body: Optional[Body], *, form: Any,
                  max_pending: int, raise_errors: bool = True, raw: bool = False):
         if server._closed:
             raise ServerClosedError("the server is closed")
@@ -168,7 +171,7 @@ class Stream:
 
     _request: Optional[RequestReader] = None  # also when __init__ failed
 
-    def __init__(self, server: Any, method: str, path: str, body: Optional[Request], *, form: Any,
+    def __init__(self, server: Any, method: str, path: str, body: Optional[Body], *, form: Any,
                  max_pending: int = MAX_PENDING):
         self._request: Optional[RequestReader] = RequestReader(server, method, path, body, form=form, max_pending=max_pending)
         self._cancelled = False
@@ -229,14 +232,14 @@ class Stream:
 class StreamMethods:
     """The iterator forms of Server's requests (mixed into Server)."""
 
-    def stream(self, method: str, path: str, body: Optional[Request] = None, *,
+    def stream(self, method: str, path: str, body: Optional[Body] = None, *,
                max_pending: int = MAX_PENDING) -> Stream:
         """Any llama-server route, its events one at a time: decoded JSON (text for a non-JSON answer).
 
         An unstreamed answer is the one event; an error answer raises RequestError."""
         return Stream(self, method, path, body, form=None, max_pending=max_pending)
 
-    def stream_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> Iterator[Any]:
+    def stream_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> Stream:
         """POST /v1/completions streamed: ``for chunk in server.stream_completions({"prompt": ...})``.
 
         A dict request is sent with ``"stream": True`` and yields dicts; str and bytes requests go as
@@ -245,10 +248,10 @@ class StreamMethods:
         request = streamed(request, "stream_completions")
         return Stream(self, "POST", "/v1/completions", request, form=request, max_pending=max_pending)
 
-    def stream_chat_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> Iterator[Any]:
+    def stream_chat_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> Stream:
         """POST /v1/chat/completions streamed; as stream_completions."""
         request = streamed(request, "stream_chat_completions")
         return Stream(self, "POST", "/v1/chat/completions", request, form=request, max_pending=max_pending)
 
 
-__all__ = ["MAX_PENDING", "RequestError", "Stream", "StreamMethods", "StreamOverflowError"]
+__all__ = ["MAX_PENDING", "Body", "Request", "RequestError", "Stream", "StreamMethods", "StreamOverflowError"]

@@ -41,7 +41,7 @@ def _json_text(value: Any, what: str) -> bytes:
         raise InvalidTypeError(f"{what} must be a dict or a JSON string: {e}") from None
 
 
-def json_schema_to_grammar(schema: dict | str | bytes) -> str:
+def json_schema_to_grammar(schema: dict[str, Any] | str | bytes) -> str:
     """Converts a JSON schema (dict or JSON text) to a grammar llama.cpp's sampler accepts.
 
     Raises ValueError with llama.cpp's message for a schema it cannot convert.

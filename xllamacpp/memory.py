@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 MIB = 1024 * 1024
 DEFAULT_MEMORY_MIN = 512 * MIB  # kept free on each GPU unless a device says otherwise
@@ -29,11 +29,11 @@ class MemoryEstimate:
     graph: int = 0  # compute graph size on the main GPU, bytes
     vram_size: int = 0  # bytes on the GPUs with that many layers
     total_size: int = 0  # bytes for the whole model; equals vram_size when every layer fits
-    tensor_split: list = field(default_factory=list)  # share of the layers on each GPU (sums to 1)
-    gpu_sizes: list = field(default_factory=list)  # bytes on each GPU
+    tensor_split: list[float] = field(default_factory=list)  # share of the layers on each GPU (sums to 1)
+    gpu_sizes: list[int] = field(default_factory=list)  # bytes on each GPU
 
 
-class UnreadArray(Sequence):
+class UnreadArray(Sequence[Any]):
     """A long GGUF array (a vocabulary) whose items were not read: its length and item type only."""
 
     def __init__(self, length: int, item_type: str):
@@ -43,7 +43,7 @@ class UnreadArray(Sequence):
     def __len__(self) -> int:
         return self._length
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: Union[int, slice]) -> Any:
         raise LookupError("the items of long GGUF arrays are not read; use gguf.GGUFReader for them")
 
     def __repr__(self) -> str:
@@ -53,7 +53,7 @@ class UnreadArray(Sequence):
 # --- reading the file -------------------------------------------------------------------
 
 
-def _read(model_path: str) -> dict:
+def _read(model_path: str) -> dict[str, Any]:
     from . import _json
     from ._library import call_out, lib
 
@@ -71,7 +71,7 @@ def get_file_host_endian(reader: Any = None) -> tuple[str, str]:
     return "LITTLE", "LITTLE"
 
 
-def dump_metadata_json(reader: Any, model_path: str) -> dict:
+def dump_metadata_json(reader: Any, model_path: str) -> dict[str, Any]:
     """The file's metadata and tensor table in upstream's form:
     ``{"filename", "endian", "metadata": {key: {"index", "type", "offset", "value"}},
     "tensors": {name: {"index", "shape", "type", "offset", "n_bytes"}}}``.
@@ -166,7 +166,8 @@ _KV_BYTES = {"q8_0": 1, "q4_0": 0.5}  # per element; f16 (2) otherwise
 _GEMMA3_GLOBAL_EVERY = 6  # gemma3: one full-attention layer in six, the others slide
 
 
-def graph_size(metadata: dict, context_length: int, batch_size: int, num_parallel: int, kv_cache_type: str):
+def graph_size(metadata: dict[str, Any], context_length: int, batch_size: int, num_parallel: int,
+               kv_cache_type: str) -> tuple[list[float], float, float]:
     """(KV cache bytes per layer, partial-offload graph bytes, full-offload graph bytes) for
     ``metadata`` in dump_metadata_json's form."""
 
@@ -204,8 +205,8 @@ def graph_size(metadata: dict, context_length: int, batch_size: int, num_paralle
 # --- placing the layers -----------------------------------------------------------------
 
 
-def estimate_gpu_layers(gpus: list, model_path: str, projectors: list, context_length: int, batch_size: int,
-                        num_parallel: int, kv_cache_type: str) -> MemoryEstimate:
+def estimate_gpu_layers(gpus: list[dict[str, Any]], model_path: str, projectors: list[str], context_length: int,
+                        batch_size: int, num_parallel: int, kv_cache_type: str) -> MemoryEstimate:
     """Layers of ``model_path`` that fit in ``gpus`` (dicts with ``name``, ``memory_free`` and
     optionally ``memory_min``, bytes), for ``context_length`` tokens of KV cache in all.
 

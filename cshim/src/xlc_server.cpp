@@ -10,6 +10,9 @@
 #include "server-stream.h"
 
 #include <chrono>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <fstream>
 
 using namespace xlc;
@@ -243,6 +246,12 @@ void xlc_server::release() {
     }
     routes.reset();
     ctx_server.reset();  // frees the model and its contexts
+#if defined(__GLIBC__)
+    // The model's buffers were allocated on the loop's thread, in its own malloc arena, which glibc
+    // keeps after they are freed: without a trim, each create/close cycle that lands in another arena
+    // holds tens of MB more of the host process's memory (make stress: +110 MB over 30 cycles).
+    malloc_trim(0);
+#endif
 }
 
 extern "C" {

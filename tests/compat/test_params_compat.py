@@ -159,9 +159,9 @@ def test_reranking_turns_on_embeddings_and_rank_pooling():
 def test_unknown_name_is_an_attribute_error():
     p = xlc.CommonParams()
     with pytest.raises(AttributeError):
-        p.speculative.n_maxx = 1
+        p.speculative.n_maxx = 1  # type: ignore[attr-defined]
     with pytest.raises(AttributeError):
-        p.no_such_field  # noqa: B018
+        p.no_such_field  # type: ignore[attr-defined]  # noqa: B018
 
 
 # --- Python semantics ------------------------------------------------------------------------------

@@ -42,14 +42,14 @@ def test_json_schema_with_grammar_raises_runtime_error(server):
 
 @pytest.mark.parametrize("method", ["handle_completions", "handle_chat_completions"])
 def test_invalid_json_raises_runtime_error(server, method):
-    seen = []
+    seen: list[object] = []
     with pytest.raises(RuntimeError, match="parse error"):
         getattr(server, method)("{not json", seen.append)
     assert seen == []
 
 
 def test_a_streamed_request_refused_raises_before_any_chunk(server):
-    seen = []
+    seen: list[object] = []
     with pytest.raises(ValueError, match="'messages' is required"):
         server.handle_chat_completions({"stream": True}, seen.append)
     assert seen == []

@@ -45,7 +45,8 @@ def test_false_callback_results_go_on(server):
 
 
 def test_str_and_bytes_requests_answer_in_kind_through_the_callback(server):
-    texts, blobs = [], []
+    texts: list[str] = []
+    blobs: list[bytes] = []
     server.handle_completions(json.dumps({"prompt": "Hello", "max_tokens": 2}), texts.append)
     server.handle_completions(json.dumps({"prompt": "Hello", "max_tokens": 2}).encode(), blobs.append)
     assert len(texts) == 1 and isinstance(texts[0], str) and json.loads(texts[0])["usage"]["completion_tokens"] == 2
