@@ -101,6 +101,29 @@ def test_errors_raise_from_async_streams(aserver):
     assert info.value.http_status == 400 and info.value.error["message"]
 
 
+def test_refusals_raise_and_task_errors_answer_as_servers_do(server, aserver):
+    """handle_* raise what the route refuses outright (as Server's and upstream's do) and return the
+    error object of a task the server took on; any true value from a callback stops the stream."""
+    seen: list = []
+
+    async def main():
+        with pytest.raises(xlc.BadRequestError, match="'messages' is required") as refused:
+            await aserver.handle_chat_completions({"max_tokens": 4})
+        assert refused.value.http_status == 400
+        with pytest.raises(xlc.BadRequestError, match="'messages' is required"):
+            await aserver.handle_chat_completions({"stream": True}, seen.append)
+        no_prompt = await aserver.handle_completions({"max_tokens": 4})
+        assert no_prompt == server.handle_completions({"max_tokens": 4})
+        assert no_prompt["error"]["code"] == 400
+        as_generic = await aserver.handle("POST", "/v1/chat/completions", {"max_tokens": 4})
+        assert as_generic["error"]["code"] == 400  # handle() answers every refusal with its object
+        await aserver.handle_completions({"prompt": PROMPT, "max_tokens": 32, "stream": True},
+                                         lambda chunk: seen.append(chunk) or 1)
+
+    run(main())
+    assert len(seen) == 1  # nothing before the refusal; the stream stopped at the first true value
+
+
 @pytest.fixture(scope="module")
 def one_slot(model_path):
     with xlc.Server(make_params(model_path, n_parallel=1)) as s:

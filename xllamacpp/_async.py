@@ -22,7 +22,7 @@ import weakref
 from typing import Any, Callable, Optional, Union
 
 from . import _json
-from ._errors import InvalidArgumentError, InvalidTypeError, XlcRuntimeError
+from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, XlcRuntimeError
 from ._library import ffi, lib, take_string
 from ._params import CommonParams
 from ._server import Server
@@ -44,7 +44,9 @@ class AsyncStream:
         self._loop_thread = 0
         self._fd = -1
         self._waiter: Optional[asyncio.Future] = None
-        self._head: Optional[tuple] = None  # (HTTP status, content type) once ended, for AsyncServer
+        # (HTTP status, content type, refused) once ended, for AsyncServer; refused: the route refused the
+        # request outright (XLC_ERR_REQUEST), which Server's handle_* raise
+        self._head: Optional[tuple] = None
 
     def __aiter__(self) -> "AsyncStream":
         return self
@@ -81,8 +83,8 @@ class AsyncStream:
             try:
                 status = ffi.new("int *")
                 ctype = ffi.new("char **")
-                lib.xlc_request_result(reader.ptr, status, ctype)
-                self._head = (status[0], take_string(ctype[0]) or "")
+                rc = lib.xlc_request_result(reader.ptr, status, ctype)
+                self._head = (status[0], take_string(ctype[0]) or "", rc == lib.XLC_ERR_REQUEST)
                 reader.finish(self._cancelled)
             finally:
                 self._unwatch()
@@ -228,11 +230,11 @@ class AsyncServer:
 
     async def handle_embeddings(self, request: Request) -> Any:
         """POST /v1/embeddings, as Server.handle_embeddings."""
-        return (await self._call("POST", "/v1/embeddings", request))[1]
+        return (await self._call("POST", "/v1/embeddings", request, raise_refused=True))[1]
 
     async def handle_rerank(self, request: Request) -> Any:
         """POST /v1/rerank, as Server.handle_rerank."""
-        return (await self._call("POST", "/v1/rerank", request))[1]
+        return (await self._call("POST", "/v1/rerank", request, raise_refused=True))[1]
 
     async def handle_metrics(self) -> str:
         """GET /metrics, as Server.handle_metrics."""
@@ -247,7 +249,7 @@ class AsyncServer:
         if callback is None and (not isinstance(request, dict) or request.get("stream")):
             raise InvalidArgumentError(f"AsyncServer.{name} requires a callback for streaming or a non dict prompt.")
         if callback is None:
-            return (await self._call("POST", path, request))[1]
+            return (await self._call("POST", path, request, raise_refused=True))[1]
         await self._events("POST", path, request, callback, form=request, whole_to_callback=True)
         return None
 
@@ -264,16 +266,21 @@ class AsyncServer:
                 event = stream._event(kind, payload)
                 if kind == _WHOLE and not whole_to_callback:
                     return event
+                if kind == _WHOLE:  # the last event: the request has ended, and a refusal raises (as Server's)
+                    status = ffi.new("int *")
+                    if lib.xlc_request_result(stream._reader.ptr, status, ffi.NULL) == lib.XLC_ERR_REQUEST:
+                        raise RequestError.from_response(event, status[0])
                 result = callback(event)
                 if inspect.isawaitable(result):
                     result = await result
-                if result is True:
+                if result:  # any true value stops, as upstream's callbacks
                     return None
         finally:
             stream.close()
 
-    async def _call(self, method: str, path: str, request: Optional[Body], keep_form: bool = True):
-        """(HTTP status, body) as Server._call returns them, awaited."""
+    async def _call(self, method: str, path: str, request: Optional[Body], keep_form: bool = True,
+                    raise_refused: bool = False):
+        """(HTTP status, body) as Server._call returns them, awaited; raise_refused as Server._call."""
         stream = AsyncStream(self.server, method, path, request, form=None, raise_errors=False, raw=True)
         chunks = []
         try:
@@ -284,8 +291,14 @@ class AsyncServer:
                 chunks.append(payload)
         finally:
             stream.close()
-        status, content_type = stream._head  # type: ignore[misc]
+        status, content_type, refused = stream._head  # type: ignore[misc]
         raw = b"".join(chunks)
+        if refused and raise_refused:
+            try:
+                answer = _json.loads(raw)
+            except ValueError:
+                answer = {"message": raw.decode("utf-8", "replace")}
+            raise RequestError.from_response(answer, status)
         if keep_form and request is not None and not isinstance(request, dict):
             return status, raw.decode("utf-8", "replace") if isinstance(request, str) else raw
         if raw and content_type.startswith("application/json"):
