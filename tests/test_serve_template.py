@@ -10,7 +10,9 @@ from conftest import ROOT
 
 
 def _serve_flags() -> list[str]:
-    dry = subprocess.run(["make", "-s", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True)
+    # --no-print-directory: under `make test` this make is nested and would print "Leaving directory"
+    dry = subprocess.run(["make", "-s", "-n", "--no-print-directory", "serve"], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
     command = shlex.split(dry.stdout.strip().splitlines()[-1])
     assert command[1:3] == ["-m", "xllamacpp"], command
     return command[3:]
@@ -29,6 +31,6 @@ def test_make_serve_chats_in_gemma_turns(model_path):
 
 
 def test_another_model_gets_no_template_flags():
-    dry = subprocess.run(["make", "-s", "-n", "serve", "MODEL=other.gguf"], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    dry = subprocess.run(["make", "-s", "-n", "--no-print-directory", "serve", "MODEL=other.gguf"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
     assert "--chat-template" not in dry.stdout.strip().splitlines()[-1]
