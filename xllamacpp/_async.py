@@ -294,11 +294,7 @@ class AsyncServer:
         status, content_type, refused = stream._head  # type: ignore[misc]
         raw = b"".join(chunks)
         if refused and raise_refused:
-            try:
-                answer = _json.loads(raw)
-            except ValueError:
-                answer = {"message": raw.decode("utf-8", "replace")}
-            raise RequestError.from_response(answer, status)
+            raise RequestError.from_response(raw, status)
         if keep_form and request is not None and not isinstance(request, dict):
             return status, raw.decode("utf-8", "replace") if isinstance(request, str) else raw
         if raw and content_type.startswith("application/json"):

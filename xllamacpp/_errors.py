@@ -107,7 +107,17 @@ class RequestError(XlcError):
 
     @staticmethod
     def from_response(body: Any, http_status: Optional[int] = None) -> "RequestError":
-        """The exception for an error answer (``{"error": {...}}`` or the error object itself)."""
+        """The exception for an error answer (``{"error": {...}}`` or the error object itself, parsed or
+        as the body's JSON text)."""
+        if isinstance(body, (bytes, bytearray)):
+            body = bytes(body).decode("utf-8", "replace")
+        if isinstance(body, str):
+            from . import _json
+
+            try:
+                body = _json.loads(body)
+            except ValueError:
+                pass  # not JSON: the text is the message
         error = body.get("error", body) if isinstance(body, dict) else {"message": str(body)}
         if not isinstance(error, dict):
             error = {"message": str(error)}

@@ -166,11 +166,7 @@ class Server(StreamMethods):
         content_type = take_string(out_type[0]) or ""
         raw = take_string(out_body[0]) or ""
         if refused and raise_refused:
-            try:
-                answer = _json.loads(raw)
-            except ValueError:
-                answer = {"message": raw}
-            raise RequestError.from_response(answer, status[0])
+            raise RequestError.from_response(raw, status[0])
         if as_text:
             return status[0], raw if isinstance(request, str) else raw.encode()
         if raw and content_type.startswith("application/json"):

@@ -135,10 +135,7 @@ class RequestReader:
         lib.xlc_request_result(self.ptr, status, ctype)
         content_type = take_string(ctype[0]) or ""
         if self.raise_errors and status[0] >= 400:
-            error = _json.loads(payload) if content_type.startswith("application/json") else payload.decode()
-            if isinstance(error, dict) and "error" in error:
-                error = error["error"]
-            raise RequestError.from_response(error, status[0])
+            raise RequestError.from_response(payload, status[0])
         if self.decode is _json.loads and not content_type.startswith("application/json"):
             return payload.decode("utf-8", "replace")
         return self.decode(payload)
