@@ -209,6 +209,17 @@ void check_schema_and_grammar(const ojson & body) {
 
 // --- Anthropic messages --------------------------------------------------------------
 
+void check_anthropic_block(const ojson & block, const std::string & path, const model_facts & facts);
+
+// The blocks of a "content" that is a list (a message's, or a tool_result's); a string needs no check.
+void check_anthropic_content(const ojson & holder, const std::string & path, const model_facts & facts) {
+    const ojson * content = member(holder, "content");
+    if (!content || !content->is_array()) return;
+    for (size_t i = 0; i < content->size(); ++i) {
+        check_anthropic_block((*content)[i], at(at(path, "content"), i), facts);
+    }
+}
+
 void check_anthropic_block(const ojson & block, const std::string & path, const model_facts & facts) {
     need_object(block, path);
     need_string(block, "type", path, true);
@@ -221,12 +232,7 @@ void check_anthropic_block(const ojson & block, const std::string & path, const 
         if (!source) refuse(at(path, "source"), "is required");
         need_object(*source, at(path, "source"));
     } else if (type == "tool_result") {
-        const ojson * content = member(block, "content");
-        if (content && content->is_array()) {
-            for (size_t i = 0; i < content->size(); ++i) {
-                check_anthropic_block((*content)[i], at(at(path, "content"), i), facts);
-            }
-        }
+        check_anthropic_content(block, path, facts);
     }
 }
 
@@ -239,12 +245,7 @@ void check_anthropic_messages(const ojson & body, const model_facts & facts) {
         const std::string path = at("messages", i);
         need_object(msg, path);
         need_string(msg, "role", path, true);
-        const ojson * content = member(msg, "content");
-        if (content && content->is_array()) {
-            for (size_t j = 0; j < content->size(); ++j) {
-                check_anthropic_block((*content)[j], at(at(path, "content"), j), facts);
-            }
-        }
+        check_anthropic_content(msg, path, facts);
     }
 }
 
