@@ -77,14 +77,16 @@ def main(argv: list[str]) -> int:
     if len(argv) < 3:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    out = Path(argv[1])
-    text = render([Path(h) for h in argv[2:]])
-    # rewrite only on change, so an unchanged tree recompiles nothing
+    write_if_changed(Path(argv[1]), render([Path(h) for h in argv[2:]]))
+    return 0
+
+
+def write_if_changed(out: Path, text: str) -> None:
+    """Rewrites out only on change, so that an unchanged tree recompiles nothing."""
     if not out.exists() or out.read_text(encoding="utf-8") != text:
         tmp = out.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,18 +1,22 @@
 """List every data member of llama.cpp's `common_params`, nested structs
 flattened to dotted names, read from the vendored common/common.h.
 
-Used by the test that keeps cshim's parameter table in step with llama.cpp,
-and by hand when llama.cpp moves: `python scripts/common_params_fields.py`
-prints `name<TAB>C type` lines.
+Used at build time by cshim/gen_params.py, which writes the facade's parameter
+table from it, by the test that checks that table against the header, and by
+`make bump`'s report; `python scripts/common_params_fields.py [common.h]` prints
+`name<TAB>C type` lines.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = ROOT / "vendor" / "llama.cpp" / "common" / "common.h"
+# $XLLAMACPP_LLAMA_DIR: the tree a library under test was built from (make bump-check)
+LLAMA_DIR = Path(os.environ.get("XLLAMACPP_LLAMA_DIR") or ROOT / "vendor" / "llama.cpp")
+HEADER = LLAMA_DIR / "common" / "common.h"
 
 _MEMBER = re.compile(
     r"^\s*(?:struct\s+|enum\s+)?(?P<type>[A-Za-z_][\w:]*(?:\s*<.*>)?\s*\**)\s+"

@@ -8,23 +8,21 @@ exit the process.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import xllamacpp as xlc
 from xllamacpp import _params
 
 ROOT = Path(__file__).resolve().parents[1]
-LLAMA = ROOT / "vendor" / "llama.cpp"
+sys.path.insert(0, str(ROOT / "scripts"))
+import arg_options  # type: ignore[import-not-found]  # noqa: E402
+from common_params_fields import LLAMA_DIR as LLAMA  # type: ignore[import-not-found]  # noqa: E402
 HEADERS = ["include/llama.h", "ggml/include/ggml.h", "ggml/include/ggml-backend.h", "ggml/include/ggml-cpu.h",
            "ggml/include/ggml-opt.h", "common/common.h"]
 
 
-_TOKENS = re.compile(r'(R"(\w*)\(.*?\)\2"|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|//[^\n]*|/\*.*?\*/', re.S)
-
-
-def _strip_comments(text: str) -> str:
-    """C/C++ source without comments; string literals (raw ones too) kept whole."""
-    return _TOKENS.sub(lambda m: m.group(1) or " ", text)
+_strip_comments = arg_options.strip_comments
 
 
 def _header_enums() -> dict[str, list[tuple[str, str]]]:
@@ -101,8 +99,16 @@ def test_route_table_matches_llama_server():
     theirs = _registered_routes((LLAMA / "tools/server/server.cpp").read_text(),
                                 r"ctx_http\.(get|post|del)\s*\(\s*\"(/[^\"]*)\"")
     ours: set[tuple[str, str]] = set()
+    # the stream routes' paths are the tree's own, read by cshim/cmake/llama_probe.cmake the same way
+    probed = {f"XLC_ROUTE_STREAM_{verb.upper()}": path for verb, path in re.findall(
+        r"ctx_http\.(get|del)\s*\(\s*\"([^\"]*)\"\s*,\s*ex_wrapper\(\s*stream_(?:get|delete)_h\s*\)",
+        _strip_comments((LLAMA / "tools/server/server.cpp").read_text()))}
+    probed = {k.replace("_DEL", "_DELETE"): v for k, v in probed.items()}
     for source in sorted((ROOT / "cshim" / "src").glob("xlc_server*.cpp")):
-        ours |= _registered_routes(source.read_text(), r"\{\s*\"(GET|POST|DELETE)\"\s*,\s*\"(/[^\"]*)\"")
+        text = source.read_text()
+        for name, path in probed.items():
+            text = text.replace(name, f'"{path}"')
+        ours |= _registered_routes(text, r"\{\s*\"(GET|POST|DELETE)\"\s*,\s*\"(/[^\"]*)\"")
     assert theirs, "no routes found in tools/server/server.cpp"
     missing = theirs - ours - set(NOT_SERVED)
     extra = ours - theirs
@@ -113,22 +119,10 @@ def test_route_table_matches_llama_server():
 
 def _exiting_flags() -> set[str]:
     """Flags of common/arg.cpp whose option handler calls exit()."""
-    text = _strip_comments((LLAMA / "common" / "arg.cpp").read_text())
     flags: set[str] = set()
-    for start in (m.end() for m in re.finditer(r"add_opt\s*\(\s*common_arg\s*\(", text)):
-        depth, i = 2, start
-        while depth and i < len(text):
-            literal = _TOKENS.match(text, i)
-            if literal and literal.group(1):
-                i = literal.end()  # parentheses inside strings do not count
-                continue
-            depth += {"(": 1, ")": -1}.get(text[i], 0)
-            i += 1
-        block = text[start:i]
-        code = _TOKENS.sub('""', block)  # the handler's code, without its strings
-        if re.search(r"\bexit\s*\(", code):
-            first = re.match(r"\s*\{([^}]*)\}", block)
-            flags |= set(re.findall(r"\"(-[^\"]+)\"", first.group(1))) if first else set()
+    for opt in arg_options.options(LLAMA / "common" / "arg.cpp"):
+        if re.search(r"\bexit\s*\(", opt.code):
+            flags |= set(opt.args)
     return flags
 
 

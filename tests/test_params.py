@@ -17,6 +17,7 @@ from xllamacpp import _params
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import common_params_fields  # type: ignore[import-not-found]  # noqa: E402
+from llama_features import needs_field  # noqa: E402
 
 
 def test_every_default_matches_the_vendored_llama_cpp():
@@ -36,7 +37,7 @@ def test_some_well_known_defaults():
     assert p.n_ctx == 0 and p.n_batch == 2048 and p.n_ubatch == 512 and p.n_parallel == 1
     assert p.cpuparams.n_threads == -1 and p.cpuparams.poll == 50
     assert p.sampling.top_k == 40 and abs(p.sampling.temp - 0.8) < 1e-6
-    assert p.hostnames == ["127.0.0.1"] and p.port == 0  # xllamacpp's one own default: a free port
+    assert p.hostname == "127.0.0.1" and p.port == 0  # xllamacpp's one own default: a free port
     assert p.cont_batching is True and p.endpoint_metrics is False and p.endpoint_slots is True
     assert p.reasoning_format == xlc.common_reasoning_format.COMMON_REASONING_FORMAT_DEEPSEEK
     assert p.flash_attn_type == xlc.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
@@ -46,11 +47,11 @@ def test_some_well_known_defaults():
 
 
 def test_table_matches_common_params_in_the_vendored_header():
-    """A field llama.cpp adds to common_params (or drops) must be added to (or dropped from) the table."""
+    """The generated table (cshim/gen_params.py) holds every member of the vendored header, and no other."""
     header = set(common_params_fields.fields())
     # a view (rpc_servers) is no member: it reads and writes others
     table = {name for name, f in _params.FIELDS.items() if not f["view"]} | set(_params.EXCLUDED)
-    assert not header - table, f"fields missing from cshim/src/xlc_params_table.inc: {sorted(header - table)}"
+    assert not header - table, f"fields missing from the parameter table (a stale build?): {sorted(header - table)}"
     assert not table - header, f"fields the table names that common_params lacks: {sorted(table - header)}"
 
 
@@ -95,6 +96,12 @@ def test_out_of_range_and_bad_enum_raise_value_error():
         p.n_ctx = 2**40
     with pytest.raises(ValueError, match="llama_pooling_type"):
         p.pooling_type = 99  # type: ignore[assignment]
+
+
+@needs_field("hostnames", "mmproj_device")
+def test_list_of_hosts_and_an_unknown_projector_device():
+    p = xlc.CommonParams()
+    assert p.hostnames == ["127.0.0.1"]
     with pytest.raises(ValueError, match="unknown device"):
         p.mmproj_device = "NOPE0"
 

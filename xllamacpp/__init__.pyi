@@ -1403,9 +1403,11 @@ class CommonParamsSampling(_Group):
     def preserved_tokens(self, value: Iterable[int]) -> None: ...
     @property
     def logit_bias(self) -> list[LlamaLogitBias]:
-        """logit biases to apply
+        """modifies the likelihood of token appearing in the completion,
+        i.e. `--logit-bias 15043+1` to increase likelihood of token ' Hello',
+        or `--logit-bias 15043-1` to decrease likelihood of token ' Hello'
 
-        Default: `[]`."""
+        Default: `[]`; flag: `-l`."""
     @logit_bias.setter
     def logit_bias(self, value: Sequence[LlamaLogitBias | tuple[int] | tuple[int, float] | dict[str, Any]]) -> None: ...
     @property
@@ -1808,9 +1810,17 @@ class CpuParams(_Group):
     (default: `false`; flag: `-Cbd`)"""
     @property
     def priority(self) -> ggml_sched_priority:
-        """Scheduling prio : (0 - normal, 1 - medium, 2 - high, 3 - realtime)
+        """`cpuparams.priority`: set process/thread priority : low(-1), normal(0), medium(1), high(2), realtime(3) (default: 0)
+        (default: `0`; flag: `--prio`)
 
-        Default: `0`."""
+        `cpuparams_batch.priority`: set process/thread priority : 0-normal, 1-medium, 2-high, 3-realtime (default: 0)
+        (default: `0`; flag: `--prio-batch`)
+
+        `speculative.draft.cpuparams.priority`: set draft process/thread priority : 0-normal, 1-medium, 2-high, 3-realtime (default: 0)
+        (default: `0`; flag: `--spec-draft-prio`)
+
+        `speculative.draft.cpuparams_batch.priority`: set draft process/thread priority : 0-normal, 1-medium, 2-high, 3-realtime (default: 0)
+        (default: `0`; flag: `--spec-draft-prio-batch`)"""
     @priority.setter
     def priority(self, value: _ggml_sched_priority_like) -> None: ...
     strict_cpu: bool

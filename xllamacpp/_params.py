@@ -35,7 +35,8 @@ def _load_schema() -> dict:
 def _make_enum(name: str, members: dict) -> type[enum.IntEnum]:
     values = dict(members)
     for old, new in ENUM_ALIASES.get(name, {}).items():
-        values[old] = members[new]  # a second name for the same value: an alias member
+        if new in members and old not in members:  # an older llama.cpp may still have the old name itself
+            values[old] = members[new]  # a second name for the same value: an alias member
     return enum.IntEnum(name, values, module=__name__)  # type: ignore[misc]
 
 
@@ -50,7 +51,7 @@ GROUPS: frozenset[str] = frozenset(
 ALIASES: dict[str, str] = _described_aliases()  # older name -> what it stands for
 
 # the computed aliases name llama.cpp's values; make sure they still mean what they meant
-assert all(ENUMS["llama_load_mode"][n] == v for v, n in LOAD_MODE_NAMES.items())
+assert "llama_load_mode" not in ENUMS or all(ENUMS["llama_load_mode"][n] == v for v, n in LOAD_MODE_NAMES.items())
 assert ENUMS["llama_pooling_type"].LLAMA_POOLING_TYPE_RANK == 4
 
 
@@ -368,6 +369,14 @@ def _suggest(name: str) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _no_field(where: str, full: str) -> AttributeError:
+    """The error for a name that is no field here: the table is this build's llama.cpp's common_params,
+    so a field of another llama.cpp (newer or older) is simply absent; the message names the commit."""
+    commit = _json.loads(call_out(lib.xlc_build_info)).get("commit") or "unknown commit"
+    return AttributeError(f"{where} has no field '{full.rsplit('.', 1)[-1]}': this build's llama.cpp "
+                          f"({commit}) has no field '{full}'{_suggest(full)}")
+
+
 def _resolve(full: str) -> str:
     """Today's dotted name for an older one; an alias of a struct carries the rest of the path along."""
     if full in FIELDS or full in GROUPS:
@@ -473,7 +482,7 @@ class CommonParams(_Group):
     # --- dotted paths, aliases resolved -------------------------------------------
 
     def _get_path(self, full: str, where: str = "CommonParams") -> Any:
-        if full in COMPUTED:
+        if full in COMPUTED and full not in FIELDS:  # an older llama.cpp's own field wins over the alias
             return COMPUTED[full][1](self._get, self._set)
         target = RENAMED.get(full)
         if isinstance(target, tuple):
@@ -483,10 +492,10 @@ class CommonParams(_Group):
             return self._get(real)
         if real in GROUPS:
             return _struct(self, real)
-        raise AttributeError(f"{where} has no field '{full.rsplit('.', 1)[-1]}'{_suggest(full)}")
+        raise _no_field(where, full)
 
     def _set_path(self, full: str, value: Any, where: str = "CommonParams") -> None:
-        if full in COMPUTED:
+        if full in COMPUTED and full not in FIELDS:
             COMPUTED[full][1](self._get, self._set, value, True)
             return
         target = RENAMED.get(full)
@@ -505,7 +514,7 @@ class CommonParams(_Group):
         elif real in EXCLUDED:
             raise AttributeError(f"{real} is not available from Python: {EXCLUDED[real]}")
         else:
-            raise AttributeError(f"{where} has no field '{full.rsplit('.', 1)[-1]}'{_suggest(full)}")
+            raise _no_field(where, full)
 
     # --- the field store: JSON values of the fields that were set -------------------
 

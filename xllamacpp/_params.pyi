@@ -282,9 +282,10 @@ class CommonParams(_Group):
     @tensor_split.setter
     def tensor_split(self, value: Sequence[float]) -> None: ...
     fit_params: bool
-    """whether to fit unset model/context parameters to free device memory
+    """whether to adjust unset arguments to fit in device memory ('on' or 'off', default: 'on')
+    (env: LLAMA_ARG_FIT)
 
-    Default: `true`."""
+    Default: `true`; flag: `-fit`."""
     fit_params_print: bool
     """print the estimated required memory to run the model
 
@@ -331,16 +332,26 @@ class CommonParams(_Group):
     def load_mode(self, value: _llama_load_mode_like) -> None: ...
     @property
     def lazy_mode(self) -> llama_lazy_mode:
-        """on-demand reading of tensors marked by the arch
+        """on-demand reading of certain tensors, for example per-layer embeddings (default: auto)
+        - on: read the rows of such tensors from disk on demand instead of keeping them resident (requires mmap)
+        - auto: on, but only for tensors larger than 4 GiB
+        - off: always keep them resident
+        (env: LLAMA_ARG_LAZY_MODE)
 
-        Default: `1`."""
+        Default: `1`; flag: `-lzm`."""
     @lazy_mode.setter
     def lazy_mode(self, value: _llama_lazy_mode_like) -> None: ...
     @property
     def numa(self) -> ggml_numa_strategy:
-        """(no help in llama.cpp)
+        """attempt optimizations that help on some NUMA systems
+        - distribute: spread execution evenly over all nodes
+        - isolate: only spawn threads on CPUs on the node that execution started on
+        - numactl: use the CPU map provided by numactl
+        if run without this previously, it is recommended to drop the system page cache before using this
+        see https://github.com/ggml-org/llama.cpp/issues/1437
+        (env: LLAMA_ARG_NUMA)
 
-        Default: `0`."""
+        Default: `0`; flag: `--numa`."""
     @numa.setter
     def numa(self, value: _ggml_numa_strategy_like) -> None: ...
     @property
@@ -368,9 +379,10 @@ class CommonParams(_Group):
     def attention_type(self, value: _llama_attention_type_like) -> None: ...
     @property
     def flash_attn_type(self) -> llama_flash_attn_type:
-        """whether to use Flash Attention
+        """set Flash Attention use ('on', 'off', or 'auto', default: 'auto')
+        (env: LLAMA_ARG_FLASH_ATTN)
 
-        Default: `-1`."""
+        Default: `-1`; flag: `-fa`."""
     @flash_attn_type.setter
     def flash_attn_type(self, value: _llama_flash_attn_type_like) -> None: ...
     @property
@@ -448,9 +460,9 @@ class CommonParams(_Group):
     def logits_file(self, value: str | os.PathLike[str]) -> None: ...
     @property
     def path_prompts_log_dir(self) -> str:
-        """directory with logged prompts                                 //
+        """Log prompts to directory (auto-created if not present; only used for debugging, default: disabled)
 
-        Default: `""`."""
+        Default: `""`; flag: `--log-prompts-dir`."""
     @path_prompts_log_dir.setter
     def path_prompts_log_dir(self, value: str | os.PathLike[str]) -> None: ...
     @property
@@ -521,17 +533,26 @@ class CommonParams(_Group):
     @control_vectors.setter
     def control_vectors(self, value: Sequence[dict[str, Any]]) -> None: ...
     verbosity: int
-    """LOG_LEVEL_INFO
+    """Set the verbosity threshold. Messages with a higher verbosity will be ignored. Values:
+     - 0: generic output
+     - 1: error
+     - 2: warning
+     - 3: info
+     - 4: trace (more info)
+     - 5: debug
+    (default: 3)
 
-    Default: `3`."""
+    (env: LLAMA_ARG_LOG_VERBOSITY)
+
+    Default: `3`; flag: `-lv`."""
     control_vector_layer_start: int
-    """layer range for control vector
+    """layer range to apply the control vector(s) to, start and end inclusive
 
-    Default: `-1`."""
+    Default: `-1`; flag: `--control-vector-layer-range`."""
     control_vector_layer_end: int
-    """layer range for control vector
+    """layer range to apply the control vector(s) to, start and end inclusive
 
-    Default: `-1`."""
+    Default: `-1`; flag: `--control-vector-layer-range`."""
     offline: bool
     """Offline mode: forces use of cache, prevents network access
     (env: LLAMA_ARG_OFFLINE)
@@ -578,13 +599,13 @@ class CommonParams(_Group):
 
     Default: `false`."""
     usage: bool
-    """print usage
+    """print usage and exit
 
-    Default: `false`."""
+    Default: `false`; flag: `-h`."""
     completion: bool
-    """print source-able completion script
+    """print source-able bash completion script for llama.cpp
 
-    Default: `false`."""
+    Default: `false`; flag: `--completion-bash`."""
     use_color: bool
     """use color to distinguish generations and inputs
 
@@ -656,9 +677,9 @@ class CommonParams(_Group):
 
     Default: `false`."""
     verbose_prompt: bool
-    """use default EmbeddingGemma model (note: can download weights from the internet)
+    """print prompt tokens before generation
 
-    Default: `false`; flag: `--embd-gemma-default`."""
+    Default: `false`."""
     display_prompt: bool
     """print prompt before generation
 
@@ -986,9 +1007,10 @@ class CommonParams(_Group):
     @reasoning_format.setter
     def reasoning_format(self, value: _common_reasoning_format_like) -> None: ...
     enable_reasoning: int
-    """-1 = auto, 0 = disable, 1 = enable
+    """Use reasoning/thinking in the chat ('on', 'off', or 'auto', default: 'auto' (detect from template))
+    (env: LLAMA_ARG_REASONING)
 
-    Default: `-1`."""
+    Default: `-1`; flag: `-rea`."""
     prefill_assistant: bool
     """whether to prefill the assistant's response if the last message is an assistant message (default: prefill enabled)
     when this flag is set, if the last message is an assistant message then it will be treated as a full message and not prefilled
@@ -1157,16 +1179,16 @@ class CommonParams(_Group):
     Default: `false`."""
     @property
     def slot_save_path(self) -> str:
-        """(no help in llama.cpp)
+        """path to save slot kv cache (default: disabled)
 
-        Default: `""`."""
+        Default: `""`; flag: `--slot-save-path`."""
     @slot_save_path.setter
     def slot_save_path(self, value: str | os.PathLike[str]) -> None: ...
     @property
     def media_path(self) -> str:
-        """path to directory for loading media files
+        """directory for loading local media files; files can be accessed via file:// URLs using relative paths (default: disabled)
 
-        Default: `""`."""
+        Default: `""`; flag: `--media-path`."""
     @media_path.setter
     def media_path(self, value: str | os.PathLike[str]) -> None: ...
     slot_prompt_similarity: float

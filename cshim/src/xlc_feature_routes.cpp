@@ -3,6 +3,7 @@
 // embeddings on a reranker, client errors answered as server errors. The
 // vendored tree is not patched; each fix wraps one handler.
 #include "xlc_feature_routes.h"
+#include "xlc_llama_adapter.h"
 
 #include "llama.h"
 #include "server-common.h"
@@ -39,7 +40,7 @@ handler_t with_lora_scales(handler_t fn, server_routes & routes, size_t n_adapte
         if (n_adapters == 0) {
             return fn(req);  // nothing to name; validate_request refused any "lora" ids
         }
-        json body = json::parse_no_throw(req.body);
+        json body = llama::parse_or_discarded(req.body);
         if (!body.is_object()) {
             return fn(req);  // the handler reports the bad body
         }
@@ -49,7 +50,7 @@ handler_t with_lora_scales(handler_t fn, server_routes & routes, size_t n_adapte
         const std::function<bool()> never = [] { return false; };
         const server_http_req get{{}, {}, "/lora-adapters", "", "", {}, never};
         auto current = routes.get_lora_adapters(get);
-        json adapters = json::parse_no_throw(current ? current->data : std::string());
+        json adapters = llama::parse_or_discarded(current ? current->data : std::string());
         if (!current || current->status != 200 || !adapters.is_array()) {
             return fn(req);
         }
@@ -105,7 +106,7 @@ handler_t client_errors_are_400(handler_t fn, std::vector<std::string> markers) 
             if (res->data.find(marker) == std::string::npos) {
                 continue;
             }
-            json body = json::parse_no_throw(res->data);
+            json body = llama::parse_or_discarded(res->data);
             if (body.is_object() && body.contains("error") && body.at("error").is_object()) {
                 return json_error(json_value(body.at("error"), "message", std::string()), ERROR_TYPE_INVALID_REQUEST);
             }

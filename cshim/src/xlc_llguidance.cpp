@@ -9,8 +9,9 @@
 #include "xlc_internal.h"
 #include "xlc_llg_forward.h"
 
+#include "xlc_llama_adapter.h"
+
 #include "json-schema-to-grammar.h"
-#include "json.h"
 
 #include <atomic>
 
@@ -22,17 +23,18 @@ bool llg_active() { return xlc_llg_loaded() && g_llg_enabled.load(); }
 
 } // namespace
 
-// json_schema_to_grammar(const common_json &, bool force_gbnf), wrapped at link
-// time (CMakeLists.txt); the __real_/__wrap_ names are the mangled symbol's.
-extern "C" std::string __real__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(const common_json & schema, bool force_gbnf);
+// json_schema_to_grammar(const json &, bool force_gbnf), wrapped at link time (CMakeLists.txt)
+using schema_json = xlc::llama::json;
+std::string real_json_schema_to_grammar(const schema_json & schema, bool force_gbnf) XLC_REAL_NAME(json_schema_to_grammar);
+std::string wrap_json_schema_to_grammar(const schema_json & schema, bool force_gbnf) XLC_WRAP_NAME(json_schema_to_grammar);
 
-extern "C" std::string __wrap__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(const common_json & schema, bool force_gbnf) {
+std::string wrap_json_schema_to_grammar(const schema_json & schema, bool force_gbnf) {
     if (force_gbnf || !llg_active()) {
-        return __real__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(schema, true);
+        return real_json_schema_to_grammar(schema, true);
     }
     // LLGuidance's form only embeds the schema, and llama.cpp samples unconstrained when
     // LLGuidance then rejects it; converting it once checks it, so a bad schema is a 400
-    __real__Z22json_schema_to_grammarB5cxx11RK11common_jsonb(schema, true);
+    real_json_schema_to_grammar(schema, true);
     // LLGuidance's JSON allows unbounded whitespace between tokens, where small models
     // loop on newlines until max_tokens; unless the schema says otherwise, ask for compact
     // JSON (GBNF bounds whitespace the same way)

@@ -6,6 +6,7 @@
 // is bounded and never blocks a producer: the inference thread must not wait
 // on whoever drains it.
 #include "xlc_internal.h"
+#include "xlc_llama_adapter.h"
 
 #include "log.h"
 #include "llama.h"
@@ -93,14 +94,15 @@ int verbosity_for(int level) {
 
 // The wrapped common_log_default_callback: llama-server hands it to mtmd as the projector's log
 // hook (mtmd_helper_log_set), and inside log.cpp it calls the unwrapped common_log_add.
-extern "C" void __wrap__Z27common_log_default_callback14ggml_log_levelPKcPv(
-        enum ggml_log_level level, const char * text, void * user_data) {
+void wrap_common_log_default_callback(enum ggml_log_level level, const char * text, void * user_data)
+    XLC_WRAP_NAME(common_log_default_callback);
+void wrap_common_log_default_callback(enum ggml_log_level level, const char * text, void * user_data) {
     llama_callback(level, text, user_data);
 }
 
-// The wrapped common_log_add (mangled: common_log_add(common_log*, ggml_log_level, const char*, ...)).
-extern "C" void __wrap__Z14common_log_addP10common_log14ggml_log_levelPKcz(
-        common_log *, enum ggml_log_level level, const char * fmt, ...) {
+// The wrapped common_log_add(common_log *, ggml_log_level, const char *, ...).
+void wrap_common_log_add(common_log *, enum ggml_log_level level, const char * fmt, ...) XLC_WRAP_NAME(common_log_add);
+void wrap_common_log_add(common_log *, enum ggml_log_level level, const char * fmt, ...) {
     char stack_buf[512];
     va_list args;
     va_start(args, fmt);

@@ -2,7 +2,8 @@
 //
 // Each C++ member type has a codec that reads it to JSON, writes it from JSON
 // (checking type and range) and names its type for the Python side. The table
-// only lists members; types are deduced, so a new llama.cpp field is one line.
+// is generated from the vendored common/common.h at build time (cshim/gen_params.py)
+// and only lists members; types are deduced, so a new llama.cpp field needs no edit.
 #include "xlc_params.h"
 #include "xlc_rpc.h"
 
@@ -607,17 +608,22 @@ ojson params_schema() {
     }
     ojson list = ojson::array();
     for (const auto & f : fields()) {
-        std::string help = f.help ? f.help : "";
-        if (f.flag) {
-            auto it = helps.find(f.flag);
-            if (it != helps.end()) help = it->second;
+        // the first of the flags that set it (best first) that llama-server has names it and gives its help
+        std::string help = f.help ? f.help : "", flag;
+        for (const auto & candidate : string_split<std::string>(f.flag ? f.flag : "", ' ')) {
+            auto it = helps.find(candidate);
+            if (!candidate.empty() && it != helps.end()) {
+                flag = candidate;
+                help = it->second;
+                break;
+            }
         }
         list.push_back({
             {"name", f.name},
             {"type", f.type()},
             {"default", f.get(defaults)},
             {"help", help},
-            {"flag", f.flag ? f.flag : ""},
+            {"flag", flag},
             {"view", f.view},
         });
     }

@@ -12,10 +12,10 @@ struct common_params;
 
 namespace xlc {
 
-// One row of xlc_params_table.inc.
+// One row of xlc_params_table.inc (generated from the vendored tree by cshim/gen_params.py).
 struct field {
     const char * name;  // dotted path inside common_params
-    const char * flag;  // llama-server flag whose help describes it, or nullptr
+    const char * flag;  // flags whose handlers set it, space-separated, best first, or nullptr
     const char * help;  // fallback help
     std::string (*type)();
     ojson (*get)(const common_params &);

@@ -2,6 +2,7 @@
 // tools/server/server.cpp in single-model mode (prepare the parameters, open the
 // listener, load the model, run the loop on its own thread); close() ends every
 // request in flight, HTTP or in-process, before it stops the loop and frees the model.
+#include "xlc_llama_adapter.h"
 #include "xlc_params.h"
 #include "xlc_server.h"
 #include "xlc_speculative.h"
@@ -28,8 +29,8 @@ void prepare_params(common_params & p) {
         p.n_parallel = 4;
         p.kv_unified = true;
     }
-    if (p.kv_unified_per_slot > 0 && p.n_ctx == 0) {
-        p.n_ctx = p.n_parallel * p.kv_unified_per_slot;
+    if (llama::kv_unified_per_slot(p) > 0 && p.n_ctx == 0) {
+        p.n_ctx = p.n_parallel * llama::kv_unified_per_slot(p);
     }
     if (p.cpuparams.n_threads < 0) {
         p.cpuparams.n_threads = common_cpu_get_num_math();
@@ -159,13 +160,11 @@ void start_http(xlc_server * srv) {
         else srv->ctx_http.del(rt.path, rt.handler);
     }
     if (!srv->ctx_http.start()) {
-        throw error(XLC_ERR_IO, "could not listen on " + (p.hostnames.empty() ? std::string("?") : p.hostnames[0]) +
+        throw error(XLC_ERR_IO, "could not listen on " + (llama::host(p).empty() ? std::string("?") : llama::host(p)) +
                                     ":" + std::to_string(p.port));
     }
     srv->http_port = srv->ctx_http.port;
-    if (!srv->ctx_http.listening_addresses.empty()) {
-        srv->address = srv->ctx_http.listening_addresses.front();
-    }
+    srv->address = llama::http_address(srv->ctx_http);
 }
 
 // Cancels the resumable streams (X-Conversation-Id) still running: llama-server keeps
@@ -208,7 +207,7 @@ void xlc_server::close() {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
         });
-        ctx_http.join();
+        llama::http_join(ctx_http);
         joined.store(true);
         reaper.join();
     }

@@ -6,6 +6,7 @@
 //   - its stop condition also fires when the server closes, so close() ends it;
 //   - the request the handler saw lives as long as the response that refers to it.
 #include "xlc_feature_routes.h"
+#include "xlc_llama_adapter.h"
 #include "xlc_server.h"
 #include "xlc_sse.h"
 #include "xlc_url.h"
@@ -128,7 +129,7 @@ template <class F> server_http_res_ptr answer_errors(F && fn, bool parse_errors_
     } catch (const std::invalid_argument & e) {
         type = ERROR_TYPE_INVALID_REQUEST;
         message = e.what();
-    } catch (const common_json_error & e) {
+    } catch (const llama::json_error & e) {
         type = ERROR_TYPE_INVALID_REQUEST;
         message = std::string("invalid JSON in request: ") + e.what();
     } catch (const std::bad_alloc &) {
@@ -254,9 +255,9 @@ void xlc_server::build_table() {
         {"POST", "/lora-adapters",                   r.post_lora_adapters},
         {"GET",  "/slots",                           r.get_slots},
         {"POST", "/slots/:id_slot",                  r.post_slots},
-        {"GET",  "/v1/stream",                       server_stream_make_get_handler()},
+        {"GET",  XLC_ROUTE_STREAM_GET,               server_stream_make_get_handler()},  // xlc_llama_config.h
         {"POST", "/v1/streams/lookup",               server_stream_make_lookup_handler()},
-        {"DELETE", "/v1/stream",                     server_stream_make_delete_handler()},
+        {"DELETE", XLC_ROUTE_STREAM_DELETE,          server_stream_make_delete_handler()},
         {"GET",  "/tools",                           res_403},
         {"POST", "/tools",                           res_403},
         {"GET",  "/cors-proxy",                      res_403},

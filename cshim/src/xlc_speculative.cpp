@@ -21,6 +21,7 @@
 //    whether the draft model's top candidate is confident enough to go on.
 // Everything but the id registry is per loop thread, that is per server.
 #include "xlc_speculative.h"
+#include "xlc_llama_adapter.h"
 
 #include "common.h"
 #include "llama.h"
@@ -112,8 +113,8 @@ struct loop_state {
 
 thread_local loop_state t_loop;
 
-int read_count(const common_json & data, const char * key) {
-    const common_json & v = data.at(key);
+int read_count(const xlc::llama::json & data, const char * key) {
+    const xlc::llama::json & v = data.at(key);
     if (!v.is_number()) throw std::invalid_argument(std::string(key) + " must be a non-negative integer");
     const double d = v.get<double>();
     if (!(d >= 0) || d != std::floor(d) || d > 1e6) {
@@ -122,7 +123,7 @@ int read_count(const common_json & data, const char * key) {
     return static_cast<int>(d);
 }
 
-overrides read_overrides(const common_json & data) {
+overrides read_overrides(const xlc::llama::json & data) {
     overrides o;
     if (!data.is_object()) return o;
     if (data.contains("speculative.n_max") && !data.at("speculative.n_max").is_null()) {
@@ -132,7 +133,7 @@ overrides read_overrides(const common_json & data) {
         o.n_min = read_count(data, "speculative.n_min");
     }
     if (data.contains("speculative.p_min") && !data.at("speculative.p_min").is_null()) {
-        const common_json & v = data.at("speculative.p_min");
+        const xlc::llama::json & v = data.at("speculative.p_min");
         const double p = v.is_number() ? v.get<double>() : -1.0;
         if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("speculative.p_min must be a number from 0 to 1");
         o.p_min = static_cast<float>(p);
@@ -146,21 +147,22 @@ bool any(const overrides & o) {
 
 } // namespace
 
-// --- the wrapped functions (mangled names: see CMakeLists.txt) -----------------------------
-
-extern "C" {
+// --- the wrapped functions (their names in this tree: xlc_llama_adapter.h) ---------------------
 
 // task_params server_schema::eval_llama_cmpl_schema(const llama_vocab *, const common_params &,
-//                                                   const std::vector<llama_logit_bias> &, const common_json &)
-task_params __real__ZN13server_schema22eval_llama_cmpl_schemaEPK11llama_vocabRK13common_paramsRKSt6vectorI16llama_logit_biasSaIS7_EERK11common_json(
-    const llama_vocab *, const common_params &, const std::vector<llama_logit_bias> &, const common_json &);
+//                                                   const std::vector<llama_logit_bias> &, const json &)
+task_params real_eval_llama_cmpl_schema(const llama_vocab *, const common_params &, XLC_EVAL_SCHEMA_SLOT_PARAM(n_ctx_slot)
+                                        const std::vector<llama_logit_bias> &, const xlc::llama::json &)
+    XLC_REAL_NAME(eval_llama_cmpl_schema);
+task_params wrap_eval_llama_cmpl_schema(const llama_vocab * vocab, const common_params & base,
+                                        XLC_EVAL_SCHEMA_SLOT_PARAM(n_ctx_slot)
+                                        const std::vector<llama_logit_bias> & bias_eog, const xlc::llama::json & data)
+    XLC_WRAP_NAME(eval_llama_cmpl_schema);
 
-task_params __wrap__ZN13server_schema22eval_llama_cmpl_schemaEPK11llama_vocabRK13common_paramsRKSt6vectorI16llama_logit_biasSaIS7_EERK11common_json(
-    const llama_vocab * vocab, const common_params & base, const std::vector<llama_logit_bias> & bias_eog,
-    const common_json & data) {
-    task_params params =
-        __real__ZN13server_schema22eval_llama_cmpl_schemaEPK11llama_vocabRK13common_paramsRKSt6vectorI16llama_logit_biasSaIS7_EERK11common_json(
-            vocab, base, bias_eog, data);
+task_params wrap_eval_llama_cmpl_schema(const llama_vocab * vocab, const common_params & base,
+                                        XLC_EVAL_SCHEMA_SLOT_PARAM(n_ctx_slot)
+                                        const std::vector<llama_logit_bias> & bias_eog, const xlc::llama::json & data) {
+    task_params params = real_eval_llama_cmpl_schema(vocab, base, XLC_EVAL_SCHEMA_SLOT_ARG(n_ctx_slot) bias_eog, data);
     const overrides o = read_overrides(data);
     if (any(o)) {
         params.sampling.user_sampling_config |= TAG_MARK | (static_cast<uint64_t>(requests().file(o)) << TAG_SHIFT);
@@ -169,11 +171,12 @@ task_params __wrap__ZN13server_schema22eval_llama_cmpl_schemaEPK11llama_vocabRK1
 }
 
 // common_sampler * common_sampler_init(const llama_model *, common_params_sampling &)
-common_sampler * __real__Z19common_sampler_initPK11llama_modelR22common_params_sampling(const llama_model *, common_params_sampling &);
+common_sampler * real_common_sampler_init(const llama_model *, common_params_sampling &) XLC_REAL_NAME(common_sampler_init);
 
-common_sampler * __wrap__Z19common_sampler_initPK11llama_modelR22common_params_sampling(const llama_model * model,
-                                                                                      common_params_sampling & params) {
-    common_sampler * smpl = __real__Z19common_sampler_initPK11llama_modelR22common_params_sampling(model, params);
+common_sampler * wrap_common_sampler_init(const llama_model * model, common_params_sampling & params) XLC_WRAP_NAME(common_sampler_init);
+
+common_sampler * wrap_common_sampler_init(const llama_model * model, common_params_sampling & params) {
+    common_sampler * smpl = real_common_sampler_init(model, params);
     if (t_loop.initialising) {
         t_loop.created.push_back(smpl);
     }
@@ -185,9 +188,11 @@ common_sampler * __wrap__Z19common_sampler_initPK11llama_modelR22common_params_s
 }
 
 // bool llama_set_sampler(llama_context *, llama_seq_id, llama_sampler *)
-bool __real_llama_set_sampler(llama_context *, llama_seq_id, llama_sampler *);
+bool real_llama_set_sampler(llama_context *, llama_seq_id, llama_sampler *) XLC_REAL_NAME(llama_set_sampler);
 
-bool __wrap_llama_set_sampler(llama_context * ctx, llama_seq_id seq_id, llama_sampler * smpl) {
+bool wrap_llama_set_sampler(llama_context * ctx, llama_seq_id seq_id, llama_sampler * smpl) XLC_WRAP_NAME(llama_set_sampler);
+
+bool wrap_llama_set_sampler(llama_context * ctx, llama_seq_id seq_id, llama_sampler * smpl) {
     if (t_loop.launching) {
         t_loop.launching = false;
         if (t_loop.has_launch) {
@@ -196,19 +201,20 @@ bool __wrap_llama_set_sampler(llama_context * ctx, llama_seq_id seq_id, llama_sa
             t_loop.by_seq.erase(seq_id);
         }
     }
-    return __real_llama_set_sampler(ctx, seq_id, smpl);
+    return real_llama_set_sampler(ctx, seq_id, smpl);
 }
 
 // common_speculative * common_speculative_init(common_params_speculative &, uint32_t)
-common_speculative * __real__Z23common_speculative_initR25common_params_speculativej(common_params_speculative &, uint32_t);
+common_speculative * real_common_speculative_init(common_params_speculative &, uint32_t) XLC_REAL_NAME(common_speculative_init);
 
-common_speculative * __wrap__Z23common_speculative_initR25common_params_speculativej(common_params_speculative & params,
-                                                                                    uint32_t n_seq) {
+common_speculative * wrap_common_speculative_init(common_params_speculative & params, uint32_t n_seq) XLC_WRAP_NAME(common_speculative_init);
+
+common_speculative * wrap_common_speculative_init(common_params_speculative & params, uint32_t n_seq) {
     t_loop.initialising = true;
     t_loop.created.clear();
     common_speculative * spec = nullptr;
     try {
-        spec = __real__Z23common_speculative_initR25common_params_speculativej(params, n_seq);
+        spec = real_common_speculative_init(params, n_seq);
     } catch (...) {
         t_loop.initialising = false;
         throw;
@@ -229,12 +235,14 @@ common_speculative * __wrap__Z23common_speculative_initR25common_params_speculat
 }
 
 // void common_speculative_draft(common_speculative *)
-void __real__Z24common_speculative_draftP18common_speculative(common_speculative *);
+void real_common_speculative_draft(common_speculative *) XLC_REAL_NAME(common_speculative_draft);
 
-void __wrap__Z24common_speculative_draftP18common_speculative(common_speculative * spec) {
+void wrap_common_speculative_draft(common_speculative * spec) XLC_WRAP_NAME(common_speculative_draft);
+
+void wrap_common_speculative_draft(common_speculative * spec) {
     auto it = spec ? t_loop.n_seq.find(spec) : t_loop.n_seq.end();
     if (it == t_loop.n_seq.end() || t_loop.by_seq.empty()) {
-        __real__Z24common_speculative_draftP18common_speculative(spec);
+        real_common_speculative_draft(spec);
         return;
     }
     const int n_seq = it->second;
@@ -254,7 +262,7 @@ void __wrap__Z24common_speculative_draftP18common_speculative(common_speculative
     }
     t_loop.drafting = spec;
     try {
-        __real__Z24common_speculative_draftP18common_speculative(spec);
+        real_common_speculative_draft(spec);
     } catch (...) {
         t_loop.drafting = nullptr;
         throw;
@@ -269,10 +277,12 @@ void __wrap__Z24common_speculative_draftP18common_speculative(common_speculative
 }
 
 // llama_token_data_array * common_sampler_get_candidates(common_sampler *, bool)
-llama_token_data_array * __real__Z29common_sampler_get_candidatesP14common_samplerb(common_sampler *, bool);
+llama_token_data_array * real_common_sampler_get_candidates(common_sampler *, bool) XLC_REAL_NAME(common_sampler_get_candidates);
 
-llama_token_data_array * __wrap__Z29common_sampler_get_candidatesP14common_samplerb(common_sampler * smpl, bool do_sort) {
-    llama_token_data_array * cur = __real__Z29common_sampler_get_candidatesP14common_samplerb(smpl, do_sort);
+llama_token_data_array * wrap_common_sampler_get_candidates(common_sampler * smpl, bool do_sort) XLC_WRAP_NAME(common_sampler_get_candidates);
+
+llama_token_data_array * wrap_common_sampler_get_candidates(common_sampler * smpl, bool do_sort) {
+    llama_token_data_array * cur = real_common_sampler_get_candidates(smpl, do_sort);
     if (!t_loop.drafting || !do_sort || !cur || cur->size == 0) return cur;
     auto s = t_loop.draft_sampler_seq.find(smpl);
     if (s == t_loop.draft_sampler_seq.end()) return cur;
@@ -289,4 +299,3 @@ llama_token_data_array * __wrap__Z29common_sampler_get_candidatesP14common_sampl
     return cur;
 }
 
-} // extern "C"

@@ -1,9 +1,9 @@
 // System and device information, and JSON schema to grammar conversion.
 #include "xlc_internal.h"
+#include "xlc_llama_adapter.h"
 
 #include "ggml-backend.h"
 #include "json-schema-to-grammar.h"
-#include "json.h"
 #include "llama.h"
 
 using namespace xlc;
@@ -54,9 +54,9 @@ xlc_status xlc_json_schema_to_grammar(const char * schema_json, char ** out) {
         if (schema_json == nullptr) {
             throw invalid("schema is NULL");
         }
-        common_json schema;
+        llama::json schema;
         try {
-            schema = common_json::parse(schema_json);
+            schema = llama::json::parse(std::string(schema_json));
         } catch (const std::exception & e) {
             throw invalid(std::string("schema is not valid JSON: ") + e.what());
         }
