@@ -11,11 +11,13 @@
 #include "common.h"
 #include "server-common.h"  // `json`, llama-server's JSON type: nlohmann's ordered_json, later common_json
 #include "server-http.h"
+#include "speculative.h"
 
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // The error type of llama.cpp's own JSON wrapper; only declared here, so that naming it
 // compiles in a tree that has no such wrapper (there nothing throws it).
@@ -79,6 +81,21 @@ template <class P = common_params> int kv_unified_per_slot(const P & p) {
     } else {
         return 0;
     }
+}
+
+// --- free functions: the tree's own where it has one, else the fallback beside it -------------
+// (an unqualified call sees both; overload resolution prefers the tree's non-template)
+
+namespace absent {
+template <class S> std::vector<common_speculative_type> common_speculative_types_from_gguf(const S &) {
+    return {};  // no reader of the draft file's method: the caller's default stands
+}
+} // namespace absent
+
+// The speculative methods a draft model file names in its metadata (MTP, DFlash), if any.
+inline std::vector<common_speculative_type> speculative_types_from_gguf(const std::string & path) {
+    using namespace absent;
+    return common_speculative_types_from_gguf(path);
 }
 
 // --- llama-server's JSON ---------------------------------------------------------------

@@ -45,7 +45,7 @@ void resolve_speculative_types(common_params & p) {
         return;
     }
     // as llama.cpp's argument handling: the draft file's metadata may name its method (MTP, DFlash)
-    const auto from_file = common_speculative_types_from_gguf(spec.draft.mparams.path);
+    const auto from_file = llama::speculative_types_from_gguf(spec.draft.mparams.path);
     spec.types = from_file.empty() ? std::vector<common_speculative_type>{COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE} : from_file;
 }
 
