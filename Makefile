@@ -259,3 +259,20 @@ stubs: build
 
 typecheck: build download
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_stubs.py
+# --- following llama.cpp (#23): neither target is part of `make test` --------------------
+# `make bump VERSION=x.y.z`: vendor/lock.json onto that llama-cpp-python sdist, fetched, built, the
+# docs and stubs regenerated, the drift tests and the suite ($(BUMP_TESTS)) run; the report of fields,
+# routes, flags and enums added and removed is build/bump-report.md.
+# `make bump-check`: the library against each llama.cpp of vendor/bump_check.json, in build/bump-check/.
+.PHONY: bump bump-check
+BUMP_TESTS ?= tests
+bump: venv
+	@[ -n "$(VERSION)" ] || { echo "usage: make bump VERSION=x.y.z (a llama-cpp-python release)"; exit 2; }
+	$(PY) scripts/bump.py $(VERSION) --report build/bump-report.md >/dev/null
+	$(MAKE) build download models docs
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_drift.py tests/test_params.py tests/test_llama_features.py
+	$(PY) -m pytest -q $(PYTEST_ARGS) $(BUMP_TESTS)
+	@cat build/bump-report.md
+
+bump-check: build download models
+	$(PY) scripts/bump_check.py --jobs $(JOBS)
