@@ -190,3 +190,32 @@ def test_a_bad_item_names_field_and_index_and_changes_nothing(name, write, error
     assert str(caught.value).startswith(where), str(caught.value)
     assert list(items) == before_python and _facade(p, name) == before_facade
     assert list(_read(p, name)) == before_python
+
+
+# --- set fields, live the same way ------------------------------------------------------------------------
+
+
+SET_SAMPLES = {"str": "walk-alias", "int": 42}
+
+
+@pytest.mark.parametrize("name", [n for n, f in _params.FIELDS.items() if f["type"].startswith("set[")])
+def test_every_set_field_takes_an_item_added_in_place(name):
+    p = xlc.CommonParams()
+    items = _read(p, name)
+    assert isinstance(items, set) and isinstance(items, _params.FieldSet), type(items)
+    value = SET_SAMPLES[_params._item_kind(_params.FIELDS[name]["type"])]
+    items.add(value)
+    assert value in _facade(p, name) and value in _read(p, name) and value in items
+    items.discard(value)
+    assert value not in _facade(p, name)
+
+
+def test_set_operators_and_bad_items():
+    p = xlc.CommonParams()
+    p.model_alias |= {"a", "b"}
+    p.model_alias -= {"a"}
+    assert sorted(_facade(p, "model_alias")) == ["b"]
+    with pytest.raises(InvalidTypeError, match="model_alias"):
+        p.model_alias.add(5)
+    assert sorted(_facade(p, "model_alias")) == ["b"] and p.model_alias == {"b"}
+    assert type(copy.copy(p.model_alias)) is set

@@ -13,7 +13,7 @@ import difflib
 import enum
 import os
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, SupportsIndex, Union, cast
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator, List, Set, SupportsIndex, Union, cast
 
 from . import _json
 from ._aliases import COMPUTED, ENUM_ALIASES, LOAD_MODE_NAMES, RENAMED, SPELLINGS, STRUCT_CLASSES
@@ -407,6 +407,93 @@ class FieldList(List[Any]):  # items typed per field in _params.pyi
         return copy.deepcopy(list(super().__iter__()), memo)
 
 
+class FieldSet(Set[Any]):  # items typed per field in _params.pyi
+    """A set field read from a CommonParams (``params.model_alias``), live as FieldList is: ``add``,
+    ``discard``, ``remove``, ``pop``, ``clear``, ``update`` and the in-place operators write the
+    whole set back through the field's setter; a bad item raises naming the field and changes nothing."""
+
+    __slots__ = ("_root", "_name")  # a set takes weak references already
+    _root: "CommonParams | None"
+    _name: str
+
+    @classmethod
+    def _view(cls, root: "CommonParams", name: str, items: set[Any]) -> "FieldSet":
+        view = cls(items)
+        view._root = root
+        view._name = name
+        root._watch(name, view)
+        return view
+
+    def _detach(self) -> None:
+        self._root = None
+
+    def _change(self, edit: Callable[[set[Any]], Any]) -> Any:
+        root = self._root
+        if root is None:  # on its own: a plain set
+            items = set(super().__iter__())
+        else:
+            items = set(root._get(self._name, register=False))
+        result = edit(items)
+        if root is not None:
+            root._set(self._name, items, keep_lists=True)
+            items = root._get(self._name, register=False)
+        super().clear()
+        super().update(items)
+        return result
+
+    def add(self, value: Any) -> None:
+        self._change(lambda items: items.add(value))
+
+    def discard(self, value: Any) -> None:
+        self._change(lambda items: items.discard(value))
+
+    def remove(self, value: Any) -> None:
+        self._change(lambda items: items.remove(value))
+
+    def pop(self) -> Any:
+        return self._change(lambda items: items.pop())
+
+    def clear(self) -> None:
+        self._change(lambda items: items.clear())
+
+    def update(self, *others: Iterable[Any]) -> None:
+        self._change(lambda items: items.update(*others))
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        self._change(lambda items: items.difference_update(*others))
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        self._change(lambda items: items.intersection_update(*others))
+
+    def symmetric_difference_update(self, other: Iterable[Any]) -> None:
+        self._change(lambda items: items.symmetric_difference_update(other))
+
+    def __ior__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.update(other)
+        return self
+
+    def __iand__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.intersection_update(other)
+        return self
+
+    def __isub__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.difference_update(other)
+        return self
+
+    def __ixor__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.symmetric_difference_update(other)
+        return self
+
+    def __reduce__(self) -> Any:  # copies and pickles are plain sets
+        return (set, (set(super().__iter__()),))
+
+    def __copy__(self) -> set[Any]:
+        return set(super().__iter__())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[Any]:
+        return copy.deepcopy(set(super().__iter__()), memo)
+
+
 def _item_kind(field_type: str) -> str:
     """The facade's type of one item of a list field."""
     return field_type[field_type.index("[") + 1:-1]
@@ -698,6 +785,8 @@ class CommonParams(_Group):
             python = _from_json(field["type"], value)
             if register and _is_list(field["type"]):
                 return FieldList._view(self, name, python)
+            if register and field["type"].startswith("set["):
+                return FieldSet._view(self, name, python)
             return python
         cls = _ELEMENTS[element[0]]
         if element[1]:
@@ -760,7 +849,7 @@ class CommonParams(_Group):
         value[index] = item
         self._store(name, value)
 
-    def _watch(self, name: str, view: "_Element | FieldList") -> None:
+    def _watch(self, name: str, view: "_Element | FieldList | FieldSet") -> None:
         refs = self._views.setdefault(name, [])
         refs[:] = [r for r in refs if r() is not None]
         refs.append(weakref.ref(view))
@@ -772,7 +861,7 @@ class CommonParams(_Group):
             view = ref()
             if view is None or view._root is not self:
                 continue
-            if isinstance(view, FieldList):
+            if isinstance(view, (FieldList, FieldSet)):
                 if keep_lists:
                     kept.append(ref)
                 else:
