@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import enum
+import operator
 import os
 import weakref
 from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator, List, Set, SupportsIndex, Union, cast
@@ -333,7 +334,7 @@ class FieldList(List[Any]):  # items typed per field in _params.pyi
             self._change_with(f"[{start}:]", set_slice, values, start)
             return
         n = super().__len__()
-        i = index.__index__()
+        i = operator.index(index)
         if not -n <= i < n:
             raise IndexError(f"{self._name or 'list'} index {i} out of range (length {n})")
         i %= n
@@ -357,7 +358,8 @@ class FieldList(List[Any]):  # items typed per field in _params.pyi
 
     def insert(self, index: Any, value: Any) -> None:
         n = super().__len__()
-        i = max(0, min(n, index.__index__() % n if index < 0 and n else index.__index__()))
+        i = operator.index(index)
+        i = max(0, min(n, i + n if i < 0 else i))  # where list.insert puts it
         self._change_with(f"[{i}]", lambda items, checked: items.insert(i, checked[0]), [value], i)
 
     def pop(self, index: Any = -1) -> Any:
