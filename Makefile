@@ -52,7 +52,9 @@ endif
 all: build
 
 build: venv lib ffi
-	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	@# editable_mode=strict: a path entry (.pth) onto a tree of links to the checkout's files, which type
+	@# checkers follow, not an import hook they cannot (tests/test_editable.py); `compat` is on its way out
+	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps --config-settings editable_mode=strict -e .
 
 # Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
 # Installed when missing and we are root.
@@ -109,7 +111,7 @@ serve: build download
 
 test: build download models
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
-	$(MAKE) test-c test-pypy
+	$(MAKE) test-c test-pypy lint
 
 docs: build
 	$(PY) scripts/gen_params_reference.py > docs/params_reference.md
@@ -132,7 +134,7 @@ bench-peers:
 	  CMAKE_ARGS="-DGGML_NATIVE=ON" bench/peers/llama-cpp-python/bin/pip install -q "llama-cpp-python[server]==0.3.36"; }
 
 clean:
-	rm -rf build xllamacpp/lib xllamacpp/_xlc_ffi.py *.egg-info
+	rm -rf build xllamacpp/lib xllamacpp/_xlc_ffi.py xllamacpp/_xlc_ffi.pyi *.egg-info
 
 distclean: clean
 	rm -rf $(VENV) vendor/llama.cpp models
@@ -234,20 +236,29 @@ models: venv vendor download
 # Gemma 3 270M is a base model and its file carries no chat template: `make serve` gives it
 # llama.cpp's built-in gemma format (turn markers) instead of the ChatML fallback.
 SERVE_FLAGS ?= $(if $(filter models/gemma-3-270m-q4_k_m.gguf,$(MODEL)),--chat-template gemma --no-jinja)
-# The compatibility suite (tests/compat) on ours, then on upstream's xllamacpp wheel in its own virtual
-# environment under the cache; a difference is a test result on one side (docs/compatibility.md).
-UPSTREAM_VERSION ?= 2026.5.9093
-UPSTREAM_VENV    ?= $(HOME)/.cache/xllamacpp/upstream-venv
-.PHONY: compat compat-upstream
+# The compatibility suite (tests/compat) on ours, then on each of upstream's releases, every wheel in its
+# own virtual environment under the cache; a difference is a test result on one side (docs/compatibility.md).
+UPSTREAM_VERSIONS ?= 2026.5.9093 2026.10.11549
+UPSTREAM_VERSION  ?= $(lastword $(UPSTREAM_VERSIONS))
+UPSTREAM_VENV     ?= $(HOME)/.cache/xllamacpp/upstream-$(UPSTREAM_VERSION)
+.PHONY: compat compat-upstream compat-upstream-one
 compat: build download
 	XLLAMACPP_COMPAT_SIDE=ours $(PY) -m pytest -q -rxX $(PYTEST_ARGS) tests/compat
 	$(MAKE) compat-upstream
 
+# every release, each failure reported, the run failing at the end if any did
 compat-upstream: download
+	@failed=""; for v in $(UPSTREAM_VERSIONS); do \
+	  $(MAKE) --no-print-directory compat-upstream-one UPSTREAM_VERSION=$$v UPSTREAM_VENV=$(HOME)/.cache/xllamacpp/upstream-$$v \
+	    || failed="$$failed $$v"; done; \
+	[ -z "$$failed" ] || { echo "tests/compat failed on upstream$$failed"; exit 1; }
+
+compat-upstream-one: download
 	@$(UPSTREAM_VENV)/bin/python -c "import sys, xllamacpp, pytest, requests, openai, gguf; \
 	  sys.exit(xllamacpp.__version__ != '$(UPSTREAM_VERSION)')" 2>/dev/null || { \
 	  [ -x $(UPSTREAM_VENV)/bin/python ] || $(PYTHON) -m venv $(UPSTREAM_VENV); \
 	  $(UPSTREAM_VENV)/bin/pip install -q "xllamacpp==$(UPSTREAM_VERSION)" pytest requests openai gguf numpy; }
+	@echo "--- tests/compat on upstream $(UPSTREAM_VERSION)"
 	@# from outside the checkout, so that its xllamacpp/ cannot shadow upstream's
 	cd /tmp && XLLAMACPP_COMPAT_SIDE=upstream $(UPSTREAM_VENV)/bin/python -m pytest -q -p no:cacheprovider --rootdir=$(CURDIR) \
 	  -c $(CURDIR)/pyproject.toml -rxX $(PYTEST_ARGS) $(CURDIR)/tests/compat
@@ -276,3 +287,8 @@ bump: venv
 
 bump-check: build download models
 	$(PY) scripts/bump_check.py --jobs $(JOBS)
+
+# --- the package checks itself (#20): ruff, and mypy and pyright strict on xllamacpp/*.py; `make test` runs it ---
+.PHONY: lint
+lint: build
+	$(PY) scripts/lint.py

@@ -32,6 +32,7 @@ LLAMA_SERVER = ROOT / "build" / "cpu" / "bin" / "llama-server"
 PEERS = ROOT / "bench" / "peers"
 # upstream's wheel: `make bench-peers` installs it under bench/peers; a venv already made elsewhere serves too
 UPSTREAM_PYTHONS = [PEERS / "xllamacpp-upstream" / "bin" / "python",
+                    Path.home() / ".cache" / "xllamacpp" / "upstream-2026.10.11549" / "bin" / "python",
                     Path.home() / ".cache" / "xllamacpp" / "upstream-venv" / "bin" / "python"]
 THREADS = 2
 REPS = int(os.environ.get("BENCH_REPS", "5"))

@@ -35,7 +35,7 @@ VARIABLES = {
 # dunders of the runtime classes that the stubs declare (the rest is object's)
 DUNDERS = ("__init__", "__eq__", "__iter__", "__len__", "__getitem__", "__copy__", "__deepcopy__")
 # private methods that the package's other modules (Server) and its white-box tests call
-INTERNAL = ("_get", "_is_set", "_json")
+INTERNAL = ("_get", "_is_set", "_json", "_resolved")
 # the names that the annotations of the fields use
 SPELLING = {"str", "int", "float", "bool", "list", "set", "tuple", "dict", "os", "Any", "Sequence", "Iterable",
             "AbstractSet"}

@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bad_inputs import MODEL, _params
+from bad_inputs import _params
 
 
 def _rss_mb() -> float:

@@ -336,7 +336,7 @@ def test_overrides_reach_the_model(model_path):
 
 
 def test_no_model_or_unknown_parameter_raise_value_error(model_path):
-    with pytest.raises(ValueError, match="no model: set params.model.path"):
+    with pytest.raises(ValueError, match="params.model.path is required: .*router feature"):
         xlc.Server(xlc.CommonParams())
     with pytest.raises(TypeError, match="Server takes a CommonParams, not dict"):
         xlc.Server({"model": model_path})  # type: ignore[arg-type]

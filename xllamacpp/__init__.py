@@ -13,15 +13,26 @@ the first use of a name that needs them (PEP 562 module __getattr__).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from . import _errors
-from ._errors import (BadRequestError, InvalidArgumentError, InvalidTypeError, ModelLoadError, NotFoundError,
-                      RequestError, ServerClosedError, ServerError, XlcError, XlcRuntimeError)
-from ._library import BACKEND, LibraryChoice
-from ._library import choice as library_choice
-from ._library import path as library_path
-from ._server import Server
-from ._stream import Stream, StreamOverflowError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import InvalidTypeError as InvalidTypeError
+from ._errors import ModelLoadError as ModelLoadError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import RequestError as RequestError
+from ._errors import ServerClosedError as ServerClosedError
+from ._errors import ServerError as ServerError
+from ._errors import XlcError as XlcError
+from ._errors import XlcRuntimeError as XlcRuntimeError
+from ._library import BACKEND as BACKEND
+from ._library import LibraryChoice as LibraryChoice
+from ._library import choice as library_choice  # noqa: F401  # pyright: ignore[reportUnusedImport]  # in __all__
+from ._library import path as library_path  # noqa: F401  # pyright: ignore[reportUnusedImport]  # in __all__
+from ._server import Server as Server
+from ._stream import Stream as Stream
+from ._stream import StreamOverflowError as StreamOverflowError
 
 # name -> module that defines it, imported on first access
 _LAZY = {
@@ -62,7 +73,7 @@ _NAMES = [
 ]
 
 
-def _generated() -> dict:
+def _generated() -> dict[str, Any]:
     """llama.cpp's enums and integer constants under their C names (xlc.llama_pooling_type,
     xlc.GGML_MAX_N_THREADS), and the nested structs under upstream's class names (xlc.CpuParams)."""
     params = importlib.import_module("._params", __name__)
@@ -97,5 +108,5 @@ def __getattr__(name: str) -> object:
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | {"BUILD_INFO", "__all__", "__version__"} | set(_generated()))

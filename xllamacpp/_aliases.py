@@ -146,6 +146,27 @@ COMPUTED: Dict[str, Tuple[str, Callable[..., Any], str]] = {
                          "enum:common_speculative_type"),
 }
 
+def _mmproj_device(get: Get, set: Set, value: Any = None, write: bool = False) -> Any:
+    # llama-server's `--mmproj-device none`, upstream's `mmproj_device = "none"`: the projector stays
+    # off the GPU (mmproj_use_gpu False, no device); any other name, "" included, turns it back on
+    if not write:
+        device = get("mmproj_device")
+        return "none" if not device and not get("mmproj_use_gpu") else device
+    if value == "none":
+        set("mmproj_device", "")
+        set("mmproj_use_gpu", False)
+    else:
+        set("mmproj_device", value)  # a name the facade does not know raises, and changes nothing
+        set("mmproj_use_gpu", True)
+    return None
+
+
+# a field that also takes a spelling of upstream's that is not a value of its type -> the accessor
+# that reads and writes it (the field keeps its name and type; these are not older names)
+SPELLINGS: Dict[str, Callable[..., Any]] = {
+    "mmproj_device": _mmproj_device,
+}
+
 # enum -> {old member name: today's member name}
 ENUM_ALIASES: Dict[str, Dict[str, str]] = {
     "common_speculative_type": {
@@ -178,7 +199,7 @@ STRUCT_CLASSES: Dict[str, str] = {
 
 def described() -> Dict[str, str]:
     """Every alias -> what it stands for, for the reference and for error messages."""
-    out = {}
+    out: Dict[str, str] = {}
     for old, new in RENAMED.items():
         targets = (new,) if isinstance(new, str) else new
         out[old] = "alias of " + ", ".join(f"`{t}`" for t in targets)

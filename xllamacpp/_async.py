@@ -19,11 +19,14 @@ import inspect
 import os
 import threading
 import weakref
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, cast
 
 from . import _json
 from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, XlcRuntimeError
 from ._library import ffi, lib, take_string
+
+if TYPE_CHECKING:
+    from ._library import CData
 from ._params import CommonParams
 from ._server import Server
 from ._stream import _END, _WHOLE, MAX_PENDING, Body, Request, RequestReader, streamed
@@ -43,10 +46,10 @@ class AsyncStream:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread = 0
         self._fd = -1
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: Optional[asyncio.Future[None]] = None
         # (HTTP status, content type, refused) once ended, for AsyncServer; refused: the route refused the
         # request outright (XLC_ERR_REQUEST), which Server's handle_* raise
-        self._head: Optional[tuple] = None
+        self._head: Optional[Tuple[int, str, bool]] = None
 
     def __aiter__(self) -> "AsyncStream":
         return self
@@ -57,14 +60,14 @@ class AsyncStream:
             raise StopAsyncIteration
         return self._event(kind, payload)
 
-    def _event(self, kind: int, payload: bytes) -> Any:
+    def _event(self, kind: int, payload: Optional[bytes]) -> Any:
         try:
             return self._reader.event(kind, payload)
         except BaseException:
             self.close()
             raise
 
-    async def _take(self):
+    async def _take(self) -> Tuple[int, Optional[bytes]]:
         """(kind, payload) of the next event; (_END, None) once the request has ended well or was closed."""
         reader = self._reader
         try:
@@ -84,14 +87,14 @@ class AsyncStream:
                 status = ffi.new("int *")
                 ctype = ffi.new("char **")
                 rc = lib.xlc_request_result(reader.ptr, status, ctype)
-                self._head = (status[0], take_string(ctype[0]) or "", rc == lib.XLC_ERR_REQUEST)
+                self._head = (cast(int, status[0]), take_string(cast("CData", ctype[0])) or "", rc == lib.XLC_ERR_REQUEST)
                 reader.finish(self._cancelled)
             finally:
                 self._unwatch()
                 reader.free()
         return kind, payload
 
-    def _readable(self) -> "asyncio.Future":
+    def _readable(self) -> "asyncio.Future[None]":
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
@@ -101,7 +104,8 @@ class AsyncStream:
                 raise XlcRuntimeError("the facade could not open a descriptor for the request")
             self._fd = fd
             # the loop holds only a weak reference, so that a stream dropped unread is collected (and stopped)
-            loop.add_reader(fd, _on_readable, fd, weakref.ref(self))
+            me: "weakref.ref[AsyncStream]" = weakref.ref(self)
+            loop.add_reader(fd, _on_readable, fd, me)
         self._waiter = loop.create_future()
         return self._waiter
 
@@ -269,7 +273,7 @@ class AsyncServer:
                 if kind == _WHOLE:  # the last event: the request has ended, and a refusal raises (as Server's)
                     status = ffi.new("int *")
                     if lib.xlc_request_result(stream._reader.ptr, status, ffi.NULL) == lib.XLC_ERR_REQUEST:
-                        raise RequestError.from_response(event, status[0])
+                        raise RequestError.from_response(event, cast(int, status[0]))
                 result = callback(event)
                 if inspect.isawaitable(result):
                     result = await result
@@ -279,19 +283,20 @@ class AsyncServer:
             stream.close()
 
     async def _call(self, method: str, path: str, request: Optional[Body], keep_form: bool = True,
-                    raise_refused: bool = False):
+                    raise_refused: bool = False) -> Tuple[int, Any]:
         """(HTTP status, body) as Server._call returns them, awaited; raise_refused as Server._call."""
         stream = AsyncStream(self.server, method, path, request, form=None, raise_errors=False, raw=True)
-        chunks = []
+        chunks: List[bytes] = []
         try:
             while True:
                 kind, payload = await stream._take()
                 if kind == _END:
                     break
-                chunks.append(payload)
+                chunks.append(payload or b"")
         finally:
             stream.close()
-        status, content_type, refused = stream._head  # type: ignore[misc]
+        assert stream._head is not None  # set when the request ended
+        status, content_type, refused = stream._head
         raw = b"".join(chunks)
         if refused and raise_refused:
             raise RequestError.from_response(raw, status)

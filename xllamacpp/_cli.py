@@ -20,7 +20,7 @@ import signal
 import sys
 import textwrap
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 PROG = "xllamacpp"
 COMMANDS = ("serve", "rpc-server", "info", "estimate")
@@ -64,10 +64,11 @@ def version_text() -> str:
 # --- serve ---------------------------------------------------------------------
 
 
-def _options() -> list:
+def _options() -> list[dict[str, Any]]:
     from ._params import _SCHEMA
 
-    return _SCHEMA["options"]
+    options: list[dict[str, Any]] = _SCHEMA["options"]
+    return options
 
 
 # handled by this command itself rather than by llama.cpp's parser, or (the model cache of
@@ -85,7 +86,7 @@ def serve_help() -> str:
     ])
 
 
-def _flag_lines() -> list:
+def _flag_lines() -> list[str]:
     from ._params import ENUMS, FIELDS
 
     by_flag = {f["flag"]: f for f in FIELDS.values() if f["flag"]}
@@ -122,10 +123,10 @@ def _flag_lines() -> list:
     return lines
 
 
-def _env_args(args: list) -> list:
+def _env_args(args: list[str]) -> list[str]:
     """LLAMA_ARG_* variables as flags, placed before the command line's so that those win."""
     given = set(args)
-    out: list = []
+    out: list[str] = []
     for opt in _options():
         env = opt["env"]
         if not env or env not in os.environ or given & set(opt["args"] + opt["args_neg"]):
@@ -142,7 +143,7 @@ def _env_args(args: list) -> list:
     return out
 
 
-def serve(args: list) -> int:
+def serve(args: list[str]) -> int:
     import xllamacpp as xlc
 
     if set(args) & {"-h", "--help", "--usage"}:
@@ -162,13 +163,12 @@ def serve(args: list) -> int:
     except UsageError as e:
         return _usage_error(str(e), "serve")
     except (ValueError, TypeError) as e:
-        return _usage_error(_one_line(e), "serve")
+        return _usage_error(_one_line(str(e)), "serve")
     if not params.model.path:
         return _usage_error("no model: give one with -m FILE", "serve")
     # handled from before the model loads: a Ctrl-C during the load stops the server once it is up
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    _stop_on_signals(stop)
     try:
         server = xlc.Server(params)
     except (ValueError, RuntimeError, OSError) as e:
@@ -193,7 +193,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _run_parsed(command: str, parser: argparse.ArgumentParser, args: list, fn: Callable) -> int:
+def _stop_on_signals(stop: threading.Event) -> None:
+    """Ctrl-C and SIGTERM set ``stop``."""
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+
+def _run_parsed(command: str, parser: argparse.ArgumentParser, args: list[str],
+                fn: Callable[[argparse.Namespace], int]) -> int:
     try:
         parsed = parser.parse_args(args)
     except UsageError as e:
@@ -248,7 +258,7 @@ def rpc_server(parsed: argparse.Namespace) -> int:
         print(f"{PROG} rpc-server: WARNING: {warning}", file=sys.stderr, flush=True)
     cache_dir = parsed.cache_dir or (_default_cache_dir() if parsed.cache else None)
 
-    result: dict = {}
+    result: dict[str, Any] = {}
 
     def run() -> None:
         status = lib.xlc_rpc_serve(host.encode(), parsed.port, (parsed.device or "").encode(),
@@ -262,8 +272,7 @@ def rpc_server(parsed: argparse.Namespace) -> int:
 
     done = threading.Event()
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    _stop_on_signals(stop)
     threading.Thread(target=run, name="xllamacpp-rpc-server", daemon=True).start()
     while not (stop.wait(0.25) or done.is_set()):
         if parent and str(os.getppid()) != parent:
@@ -291,9 +300,9 @@ def _size(n: float) -> str:
 def _why_this_library() -> str:
     from . import _library
 
-    choice = getattr(_library, "choice", None)  # the loader's own record, where it keeps one
-    if choice is not None and getattr(choice, "reason", ""):
-        others = "; ".join(f"not {r.backend}: {r.reason}" for r in getattr(choice, "rejected", ()))
+    choice = _library.choice  # the loader's own record
+    if choice.reason:
+        others = "; ".join(f"not {r.backend}: {r.reason}" for r in choice.rejected)
         return choice.reason + (f" ({others})" if others else "")
     if os.environ.get("XLLAMACPP_LIB"):
         return "XLLAMACPP_LIB names it"
@@ -329,7 +338,7 @@ def info(parsed: argparse.Namespace) -> int:
     import xllamacpp as xlc
 
     _rpc_attach(parsed.rpc)
-    report = {
+    report: dict[str, Any] = {
         "version": version_text().splitlines()[0].split(" ", 1)[1],
         "llama_cpp": xlc.get_build_info(),
         "backend": xlc.BACKEND,
@@ -359,7 +368,7 @@ def _list_devices(parsed: argparse.Namespace) -> int:
     return 0
 
 
-def _print_devices(devices: list) -> None:
+def _print_devices(devices: list[dict[str, Any]]) -> None:
     rows = [("name", "type", "free", "total", "description")]
     for d in devices:
         free, total = _size(d["memory_free"]), _size(d["memory_total"])
@@ -418,7 +427,7 @@ def estimate(parsed: argparse.Namespace) -> int:
         if getattr(parsed, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
     if parsed.gpu_mem:
-        gpus = [{"name": f"GPU{i}", "memory_free": parse_size(s), "memory_min": 0}
+        gpus: list[dict[str, Any]] = [{"name": f"GPU{i}", "memory_free": parse_size(s), "memory_min": 0}
                 for i, s in enumerate(parsed.gpu_mem.split(",")) if s.strip()]
     else:
         _rpc_attach(parsed.rpc)
@@ -429,7 +438,7 @@ def estimate(parsed: argparse.Namespace) -> int:
         plan = xlc.estimate_gpu_layers(gpus, parsed.model, parsed.mmproj, parsed.ctx, parsed.batch,
                                        parsed.parallel, parsed.kv_type)
     except (OSError, ValueError) as e:
-        print(f"{PROG} estimate: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{PROG} estimate: error: {_one_line(str(e))}", file=sys.stderr)
         return 1
     if parsed.json:
         print(json.dumps({"model": parsed.model, "n_layer": n_layer, "gpus": gpus, **dataclasses.asdict(plan)}, indent=2))
@@ -439,11 +448,11 @@ def estimate(parsed: argparse.Namespace) -> int:
     if not gpus:
         print(f"no GPU: everything runs on the CPU, about {_size(plan.total_size)}")
         return 0
-    rows = [("device", "free", "layers", "memory")]
+    rows: list[tuple[str, str, str, str]] = [("device", "free", "layers", "memory")]
     for i, gpu in enumerate(gpus):
         layers = round(plan.tensor_split[i] * plan.layers) if i < len(plan.tensor_split) else 0  # a share
         used = plan.gpu_sizes[i] if i < len(plan.gpu_sizes) else 0
-        rows.append((gpu.get("name", f"GPU{i}"), _size(gpu["memory_free"]), str(layers), _size(used)))
+        rows.append((str(gpu.get("name", f"GPU{i}")), _size(float(gpu["memory_free"])), str(layers), _size(used)))
     rows.append(("total", "", f"{plan.layers}/{n_layer + 1}", _size(plan.vram_size)))  # the output layer counts
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
@@ -468,7 +477,7 @@ def top_help() -> str:
     ])
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args:

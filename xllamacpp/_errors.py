@@ -20,7 +20,7 @@ into the subclass its HTTP status calls for.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union, cast
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # annotations only: no dependency at run time
@@ -97,13 +97,15 @@ class RequestError(XlcError):
     """A request the server answered with an error object; ``http_status`` and ``error`` hold it."""
 
     default_status: Status = "XLC_OK"  # the call itself worked: the server answered
-    http_status: int  # always set here, so that ``e.error["message"]`` needs no check for None
-    error: Dict[str, Any]
+    # always set here, so that ``e.error["message"]`` needs no check for None: narrower than XlcError's,
+    # which a type checker calls unsound for a writable attribute, and is what callers rely on
+    http_status: int  # pyright: ignore[reportIncompatibleVariableOverride]
+    error: Dict[str, Any]  # pyright: ignore[reportIncompatibleVariableOverride]
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.http_status = 500  # make() and from_response() set the answer's own
-        self.error = {"message": str(args[0]) if args else ""}
+        self.http_status = 500  # pyright: ignore[reportIncompatibleVariableOverride]  # make() and from_response() set the answer's own
+        self.error = {"message": str(args[0]) if args else ""}  # pyright: ignore[reportIncompatibleVariableOverride]
 
     @staticmethod
     def from_response(body: Any, http_status: Optional[int] = None) -> "RequestError":
@@ -118,24 +120,23 @@ class RequestError(XlcError):
                 body = _json.loads(body)
             except ValueError:
                 pass  # not JSON: the text is the message
-        error = body.get("error", body) if isinstance(body, dict) else {"message": str(body)}
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
-        code = http_status if http_status is not None else error.get("code")
-        code = code if isinstance(code, int) else 500
+        found: Any = cast(Dict[str, Any], body).get("error", body) if isinstance(body, dict) else {"message": str(body)}
+        error: Dict[str, Any] = cast(Dict[str, Any], found) if isinstance(found, dict) else {"message": str(found)}
+        given: Any = http_status if http_status is not None else error.get("code")
+        code = given if isinstance(given, int) else 500
         cls = BadRequestError if 400 <= code < 500 else ServerError
         message = str(error.get("message") or f"HTTP {code}")
         return cls.make(message, status="XLC_OK", http_status=code, error=error)
 
 
-class BadRequestError(RequestError, InvalidArgumentError, RuntimeError):
+class BadRequestError(RequestError, InvalidArgumentError, RuntimeError):  # pyright: ignore[reportIncompatibleVariableOverride]
     """A 4xx answer: the request was malformed, out of range or not allowed. Also a RuntimeError:
     upstream xllamacpp raises that for some refusals (invalid JSON, json_schema with grammar)."""
 
     default_status: Status = "XLC_OK"
 
 
-class ServerError(RequestError, XlcRuntimeError):
+class ServerError(RequestError, XlcRuntimeError):  # pyright: ignore[reportIncompatibleVariableOverride]
     """A 5xx answer: the server could not carry out a well-formed request."""
 
     default_status: Status = "XLC_OK"

@@ -6,9 +6,17 @@ the package does not import a JSON library, and each call then goes straight to 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Union
+
+Text = Union[str, bytes, bytearray, memoryview]
+
+if TYPE_CHECKING:  # what _bind() puts here
+    def dumps(value: Any, /) -> bytes: ...
+
+    def loads(text: Text, /) -> Any: ...
+
 
 def _bind() -> None:
-    global dumps, loads
     try:
         import orjson
     except ImportError:  # PyPy: orjson ships no wheels for it
@@ -16,15 +24,15 @@ def _bind() -> None:
 
         encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
-        def dumps(value):  # type: ignore[misc]
+        def std_dumps(value: Any, /) -> bytes:
             return encoder.encode(value).encode()
 
-        loads = json.loads
+        globals().update(dumps=std_dumps, loads=json.loads)
     else:
-        dumps, loads = orjson.dumps, orjson.loads
+        globals().update(dumps=orjson.dumps, loads=orjson.loads)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in ("dumps", "loads"):
         _bind()
         return globals()[name]

@@ -16,11 +16,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Tuple, cast
 
 from . import _json
 from ._errors import BY_STATUS, XlcError, XlcRuntimeError
 from ._xlc_ffi import ffi as ffi  # re-exported: the package's modules and tests take it from here
+
+if TYPE_CHECKING:  # the library handle's type, written by build_ffi.py beside the cffi module
+    from ._xlc_ffi import CData as CData, XlcLib as XlcLib
 
 BACKENDS = ("cuda", "hip", "vulkan", "cpu")  # preference order when none is named
 GPU_BACKENDS = BACKENDS[:-1]
@@ -54,11 +57,11 @@ class LibraryChoice:
     reason: str
     devices: Tuple[str, ...]
     rejected: Tuple[Rejected, ...]
-    _lib: Any
+    _lib: "XlcLib"
     _cpu_variant: Optional[str]
 
     def __init__(self, backend: str, path: Path, reason: str, devices: Tuple[str, ...],
-                 rejected: Tuple[Rejected, ...], lib: Any, cpu_variant: Optional[str] = None):
+                 rejected: Tuple[Rejected, ...], lib: "XlcLib", cpu_variant: Optional[str] = None):
         self.backend = backend
         self.path = path
         self.reason = reason
@@ -117,12 +120,24 @@ def _check_driver(backend: str) -> None:
         raise OSError(f"needs {name} from {what}, which is not installed on this machine") from None
 
 
-def _open(path: Path, backend: str = ""):
+def c_text(ptr: "CData") -> str:
+    """A NUL-terminated C string the library owns, as str."""
+    value = ffi.string(ptr)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def c_bytes(ptr: "CData", size: int) -> bytes:
+    """``size`` bytes at a ``char *``."""
+    data = ffi.unpack(ptr, size)
+    return data if isinstance(data, bytes) else bytes(cast(str, data), "latin-1")
+
+
+def _open(path: Path, backend: str = "") -> "XlcLib":
     if not path.is_file():
         raise OSError("no such file")
     _check_driver(backend)
     try:
-        lib = ffi.dlopen(str(path))
+        lib = cast("XlcLib", ffi.dlopen(str(path)))
     except OSError as e:
         raise OSError(f"cannot be loaded: {e}") from None
     try:
@@ -138,21 +153,22 @@ def _open(path: Path, backend: str = ""):
     return lib
 
 
-def _json_of(lib, fn_name: str) -> Any:
-    ptr = getattr(lib, fn_name)()
+def _json_of(lib: "XlcLib", fn: Callable[[], "CData"]) -> Any:
+    ptr = fn()
     try:
-        return _json.loads(ffi.string(ptr).decode()) if ptr != ffi.NULL else None
+        return _json.loads(c_text(ptr)) if ptr != ffi.NULL else None
     finally:
         lib.xlc_free(ptr)
 
 
-def _gpu_devices(lib) -> Tuple[str, ...]:
+def _gpu_devices(lib: "XlcLib") -> Tuple[str, ...]:
     """The GPU devices ggml finds through this library (this starts its backends)."""
     out = ffi.new("char **")
     status = lib.xlc_devices(out)
-    devices = _json.loads(ffi.string(out[0]).decode()) if status == 0 and out[0] != ffi.NULL else []
-    lib.xlc_free(out[0])
-    return tuple(d.get("description") or d.get("name", "") for d in devices if d.get("type") in GPU_DEVICE_TYPES)
+    text = cast("CData", out[0])
+    devices: List[Any] = _json.loads(c_text(text)) if status == 0 and text != ffi.NULL else []
+    lib.xlc_free(text)
+    return tuple(str(d.get("description") or d.get("name", "")) for d in devices if d.get("type") in GPU_DEVICE_TYPES)
 
 
 def _warn(message: str, *args: Any) -> None:
@@ -161,11 +177,11 @@ def _warn(message: str, *args: Any) -> None:
     logging.getLogger("xllamacpp").warning(message, *args)
 
 
-def _cpu_variant(lib, path: Path) -> str:
+def _cpu_variant(lib: "XlcLib", path: Path) -> str:
     """The CPU kernels the library uses; honours and checks $XLLAMACPP_CPU_VARIANT."""
-    info = _json_of(lib, "xlc_cpu_variants") or {}
+    info: dict[str, Any] = _json_of(lib, lib.xlc_cpu_variants) or {}
     wanted = os.environ.get("XLLAMACPP_CPU_VARIANT")
-    variants = {v["name"]: v["score"] for v in info.get("variants", [])}
+    variants: dict[str, int] = {v["name"]: v["score"] for v in info.get("variants", [])}
     if wanted and variants:
         runnable = [name for name, score in variants.items() if score > 0]
         if wanted not in variants:
@@ -178,7 +194,7 @@ def _cpu_variant(lib, path: Path) -> str:
     return str(info.get("chosen", "native"))
 
 
-def load() -> Tuple[Any, LibraryChoice]:
+def load() -> Tuple["XlcLib", LibraryChoice]:
     """Loads the library as the module docstring says; returns (lib, LibraryChoice)."""
     candidates = _candidates()
     automatic = not (os.environ.get("XLLAMACPP_LIB") or os.environ.get("XLLAMACPP_BACKEND"))
@@ -189,7 +205,7 @@ def load() -> Tuple[Any, LibraryChoice]:
         except OSError as e:
             rejected.append(Rejected(backend, path, str(e)))
             continue
-        loaded = ffi.string(lib.xlc_backend()).decode()
+        loaded = c_text(lib.xlc_backend())
         if automatic:
             if loaded in GPU_BACKENDS:
                 devices = _gpu_devices(lib)
@@ -233,7 +249,7 @@ del _type
 
 
 def last_error() -> str:
-    return ffi.string(lib.xlc_last_error()).decode("utf-8", "replace")
+    return c_text(lib.xlc_last_error())
 
 
 def status_name(status: int) -> str:
@@ -245,7 +261,7 @@ def status_name(status: int) -> str:
 def error_for(status: int, message: str | None = None) -> XlcError:
     """The exception for a failed call: the class for its status, the facade's message."""
     name = status_name(status)
-    text = message or last_error() or ffi.string(lib.xlc_status_string(status)).decode()
+    text = message or last_error() or c_text(lib.xlc_status_string(status))
     return BY_STATUS.get(name, XlcRuntimeError).make(text, status=name)
 
 
@@ -255,18 +271,18 @@ def check(status: int) -> None:
         raise error_for(status)
 
 
-def take_string(ptr) -> str | None:
+def take_string(ptr: "CData") -> str | None:
     """Copies a library-returned char* into a str and frees it."""
     if ptr == ffi.NULL:
         return None
     try:
-        return ffi.string(ptr).decode("utf-8", "replace")
+        return c_text(ptr)
     finally:
         lib.xlc_free(ptr)
 
 
-def call_out(fn, *args) -> str:
+def call_out(fn: Callable[..., int], *args: Any) -> str:
     """Calls fn(*args, char **out), checks the status and returns *out."""
     out = ffi.new("char **")
     check(fn(*args, out))
-    return take_string(out[0]) or ""
+    return take_string(cast("CData", out[0])) or ""

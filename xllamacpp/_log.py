@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING, cast
 
 from ._library import ffi, lib, take_string
+
+if TYPE_CHECKING:
+    from ._library import CData
 
 logger = logging.getLogger("xllamacpp")
 
@@ -49,9 +53,9 @@ def _drain() -> None:
     while True:
         if lib.xlc_log_next(500, level, text) != lib.XLC_OK:
             continue  # out of memory for one line: drop it
-        message = take_string(text[0])
+        message = take_string(cast("CData", text[0]))
         if message is not None:
-            logger.log(_TO_PY.get(level[0], logging.INFO), "%s", message.rstrip("\n"))
+            logger.log(_TO_PY.get(cast(int, level[0]), logging.INFO), "%s", message.rstrip("\n"))
 
 
 def _ensure_drain() -> None:

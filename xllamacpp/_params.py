@@ -11,33 +11,35 @@ from __future__ import annotations
 import copy
 import difflib
 import enum
+import operator
 import os
 import weakref
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator, List, Set, SupportsIndex, Union, cast
 
 from . import _json
-from ._aliases import COMPUTED, ENUM_ALIASES, LOAD_MODE_NAMES, RENAMED, STRUCT_CLASSES
+from ._aliases import COMPUTED, ENUM_ALIASES, LOAD_MODE_NAMES, RENAMED, SPELLINGS, STRUCT_CLASSES
 from ._aliases import described as _described_aliases
 from ._errors import InvalidArgumentError, InvalidTypeError, XlcError
-from ._library import call_out, lib, take_string
+from ._library import call_out, lib
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # annotations only: no dependency at run time
 
 
-def _load_schema() -> dict:
+def _load_schema() -> dict[str, Any]:
     try:
-        return _json.loads(call_out(lib.xlc_params_schema))
+        schema: dict[str, Any] = _json.loads(call_out(lib.xlc_params_schema))
+        return schema
     except XlcError as e:
         raise ImportError(f"xlc_params_schema failed: {e}") from None
 
 
-def _make_enum(name: str, members: dict) -> type[enum.IntEnum]:
+def _make_enum(name: str, members: dict[str, Any]) -> type[enum.IntEnum]:
     values = dict(members)
     for old, new in ENUM_ALIASES.get(name, {}).items():
         if new in members and old not in members:  # an older llama.cpp may still have the old name itself
             values[old] = members[new]  # a second name for the same value: an alias member
-    return enum.IntEnum(name, values, module=__name__)  # type: ignore[misc]
+    return cast("type[enum.IntEnum]", enum.IntEnum(name, values, module=__name__))
 
 
 _SCHEMA = _load_schema()
@@ -52,7 +54,7 @@ ALIASES: dict[str, str] = _described_aliases()  # older name -> what it stands f
 
 # the computed aliases name llama.cpp's values; make sure they still mean what they meant
 assert "llama_load_mode" not in ENUMS or all(ENUMS["llama_load_mode"][n] == v for v, n in LOAD_MODE_NAMES.items())
-assert ENUMS["llama_pooling_type"].LLAMA_POOLING_TYPE_RANK == 4
+assert ENUMS["llama_pooling_type"]["LLAMA_POOLING_TYPE_RANK"] == 4
 
 
 # --- the objects inside fields ------------------------------------------------------
@@ -68,6 +70,10 @@ class _Element:
     """
 
     __slots__ = ("_own", "_root", "_name", "_index", "__weakref__")
+    _own: dict[str, Any]  # the values, standalone
+    _root: "CommonParams | None"  # else the params it is a view of
+    _name: str
+    _index: "int | None"
     _KIND = ""  # the facade's type of the field (of one item, for a list)
     _ATTRS: dict[str, str] = {}  # attribute -> field type, in order
 
@@ -86,7 +92,7 @@ class _Element:
         object.__setattr__(self, "_index", None)
 
     @classmethod
-    def _defaults(cls) -> dict:
+    def _defaults(cls) -> dict[str, Any]:
         raise NotImplementedError
 
     @classmethod
@@ -94,7 +100,7 @@ class _Element:
         return _from_json(cls._ATTRS[key], _to_json(f"{cls.__name__}.{key}", cls._ATTRS[key], value))
 
     @classmethod
-    def _attrs_of(cls, item: Any) -> dict:  # the facade's JSON of one item -> attributes
+    def _attrs_of(cls, item: Any) -> dict[str, Any]:  # the facade's JSON of one item -> attributes
         return {k: _from_json(cls._ATTRS[k], item[k]) for k in cls._ATTRS}
 
     def _item(self) -> Any:  # attributes -> the facade's JSON of one item
@@ -122,7 +128,7 @@ class _Element:
         object.__setattr__(self, "_own", values)
         object.__setattr__(self, "_root", None)
 
-    def _values(self) -> dict:
+    def _values(self) -> dict[str, Any]:
         if self._root is None:
             return self._own
         return self._attrs_of(self._root._item(self._name, self._index))
@@ -166,7 +172,7 @@ class _Element:
     def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         return type(self)(**copy.deepcopy(self._values(), memo))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), tuple(self._values().values()))
 
 
@@ -178,7 +184,7 @@ class CommonAdapterLoraInfo(_Element):
     _ATTRS = {"path": "str", "scale": "float", "task_name": "str", "prompt_prefix": "str"}
 
     @classmethod
-    def _defaults(cls) -> dict:
+    def _defaults(cls) -> dict[str, Any]:
         return {"path": "", "scale": 1.0, "task_name": "", "prompt_prefix": ""}
 
     def __repr__(self) -> str:
@@ -194,24 +200,24 @@ class LlamaLogitBias(_Element):
     _ATTRS = {"token": "int", "bias": "float"}
 
     @classmethod
-    def _defaults(cls) -> dict:
+    def _defaults(cls) -> dict[str, Any]:
         return {"token": 0, "bias": 0.0}
 
     @classmethod
-    def _attrs_of(cls, item: Any) -> dict:
+    def _attrs_of(cls, item: Any) -> dict[str, Any]:
         return {"token": item[0], "bias": item[1]}
 
     def _item(self) -> Any:
         v = self._values()
         return [v["token"], v["bias"]]
 
-    def _pair(self) -> tuple:
+    def _pair(self) -> tuple[int, float]:
         v = self._values()
-        return (v["token"], v["bias"])
+        return (int(v["token"]), float(v["bias"]))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (tuple, list)):
-            return self._pair() == tuple(other)
+            return self._pair() == tuple(cast("Iterable[Any]", other))
         return super().__eq__(other)
 
     def __iter__(self) -> Iterator[Union[int, float]]:
@@ -232,7 +238,7 @@ class CommonGrammar(_Element):
     _ATTRS = {"type": "enum:common_grammar_type", "grammar": "str"}
 
     @classmethod
-    def _defaults(cls) -> dict:
+    def _defaults(cls) -> dict[str, Any]:
         return {"type": ENUMS["common_grammar_type"](0), "grammar": ""}
 
     def empty(self) -> bool:
@@ -242,7 +248,7 @@ class CommonGrammar(_Element):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
-            return self._values()["grammar"] == other
+            return bool(self._values()["grammar"] == other)
         return super().__eq__(other)
 
     def __repr__(self) -> str:
@@ -253,7 +259,258 @@ class CommonGrammar(_Element):
 _ELEMENTS: dict[str, type[_Element]] = {c._KIND: c for c in (CommonAdapterLoraInfo, LlamaLogitBias, CommonGrammar)}
 
 
+class FieldList(List[Any]):  # items typed per field in _params.pyi
+    """A list field read from a CommonParams (``params.tensor_split``), live.
+
+    A list, as upstream xllamacpp returns, whose changes reach the parameters:
+    item and slice assignment, ``del``, ``append``, ``extend``, ``insert``,
+    ``pop``, ``remove``, ``clear``, ``sort``, ``reverse``, ``+=`` and ``*=``
+    each write the whole list back through the field's setter, so the facade
+    checks it as it checks an assignment. A change applies to the field's value
+    of the moment (another read's changes stay), and the list shows the value as
+    stored after it (a float as a C float). A bad item raises InvalidTypeError
+    or InvalidArgumentError naming the field and the index, and changes nothing.
+    Assigning the field anew (``params.tensor_split = [...]``) leaves lists read
+    before on their own, with the items they had. Copies and slices are plain lists.
+    """
+
+    __slots__ = ("_root", "_name", "__weakref__")
+    _root: "CommonParams | None"
+    _name: str
+
+    @classmethod
+    def _view(cls, root: "CommonParams", name: str, items: list[Any]) -> "FieldList":
+        view = cls(items)
+        view._root = root
+        view._name = name
+        root._watch(name, view)
+        return view
+
+    def _detach(self) -> None:
+        self._root = None
+
+    # --- the field's value of the moment, and writing it back ---------------------------
+
+    def _base(self) -> list[Any]:
+        """The items a change starts from: this list's own while it matches the field (element
+        views stay the same objects), else the field's value now."""
+        root = self._root
+        assert root is not None
+        raw = root._item(self._name, None)
+        if len(raw) == super().__len__() and _element_kind(FIELDS[self._name]["type"]) is not None:
+            return list(super().__iter__())
+        return list(root._get(self._name, register=False))
+
+    def _check_items(self, first: int, items: Iterable[Any]) -> list[Any]:
+        """Each new item checked against the field's item type, named by its index."""
+        kind = _item_kind(FIELDS[self._name]["type"])
+        out = list(items)
+        for i, value in enumerate(out, first):
+            _to_json(f"{self._name}[{i}]", kind, value)
+        return out
+
+    def _commit(self, items: list[Any], where: str) -> None:
+        root = self._root
+        assert root is not None
+        try:
+            root._set(self._name, items, keep_lists=True)
+        except XlcError as e:
+            text = str(e)
+            name = f"{self._name}{where}"
+            raise type(e).make(text if text.startswith(name) else f"{name}: {text}", status=e.status) from None
+        if _element_kind(FIELDS[self._name]["type"]) is not None:
+            super().__setitem__(slice(None), items)  # the objects given, now views of their items
+        else:
+            super().__setitem__(slice(None), root._get(self._name, register=False))
+
+    # --- list's changing methods ------------------------------------------------------------
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            values = list(value)
+            start = index.indices(super().__len__())[0]
+
+            def set_slice(items: list[Any], checked: list[Any]) -> None:
+                items[index] = checked
+            self._change_with(f"[{start}:]", set_slice, values, start)
+            return
+        n = super().__len__()
+        i = operator.index(index)
+        if not -n <= i < n:
+            raise IndexError(f"{self._name or 'list'} index {i} out of range (length {n})")
+        i %= n
+
+        def set_one(items: list[Any], checked: list[Any]) -> None:
+            items[i] = checked[0]
+        self._change_with(f"[{i}]", set_one, [value], i)
+
+    def __delitem__(self, index: "SupportsIndex | slice") -> None:
+        def delete(items: list[Any], _: list[Any]) -> None:
+            del items[index]
+        self._change_with("" if isinstance(index, slice) else f"[{index}]", delete)
+
+    def append(self, value: Any) -> None:
+        n = super().__len__()
+        self._change_with(f"[{n}]", lambda items, checked: items.extend(checked), [value], n)
+
+    def extend(self, values: Iterable[Any]) -> None:
+        n = super().__len__()
+        self._change_with(f"[{n}:]", lambda items, checked: items.extend(checked), list(values), n)
+
+    def insert(self, index: Any, value: Any) -> None:
+        n = super().__len__()
+        i = operator.index(index)
+        i = max(0, min(n, i + n if i < 0 else i))  # where list.insert puts it
+        self._change_with(f"[{i}]", lambda items, checked: items.insert(i, checked[0]), [value], i)
+
+    def pop(self, index: Any = -1) -> Any:
+        return self._change_with(f"[{index}]", lambda items, _: items.pop(index))
+
+    def remove(self, value: Any) -> None:
+        self._change_with("", lambda items, _: items.remove(value))
+
+    def clear(self) -> None:
+        self._change_with("", lambda items, _: items.clear())
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        self._change_with("", lambda items, _: items.sort(key=key, reverse=reverse))
+
+    def reverse(self) -> None:
+        self._change_with("", lambda items, _: items.reverse())
+
+    def __iadd__(self, values: Iterable[Any]) -> Self:  # type: ignore[misc]  # list[Any] in, as list takes
+        self.extend(values)
+        return self
+
+    def __imul__(self, n: Any) -> Self:  # type: ignore[misc]
+        self._change_with("", lambda items, _: items.__imul__(n))
+        return self
+
+    def _change_with(self, where: str, edit: Callable[[list[Any], list[Any]], Any], new: Iterable[Any] = (),
+                     first: int = 0) -> Any:
+        """Applies edit(items, checked new items) to the field's items and writes them back."""
+        if self._root is None:  # on its own: a plain list
+            items = list(super().__iter__())
+            result = edit(items, list(new))
+            super().__setitem__(slice(None), items)
+            return result
+        checked = self._check_items(first, new)
+        items = self._base()
+        result = edit(items, checked)
+        self._commit(items, where)
+        return result
+
+    def __reduce__(self) -> Any:  # copies and pickles are plain lists
+        return (list, (list(super().__iter__()),))
+
+    def __copy__(self) -> list[Any]:
+        return list(super().__iter__())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return copy.deepcopy(list(super().__iter__()), memo)
+
+
+class FieldSet(Set[Any]):  # items typed per field in _params.pyi
+    """A set field read from a CommonParams (``params.model_alias``), live as FieldList is: ``add``,
+    ``discard``, ``remove``, ``pop``, ``clear``, ``update`` and the in-place operators write the
+    whole set back through the field's setter; a bad item raises naming the field and changes nothing."""
+
+    __slots__ = ("_root", "_name")  # a set takes weak references already
+    _root: "CommonParams | None"
+    _name: str
+
+    @classmethod
+    def _view(cls, root: "CommonParams", name: str, items: set[Any]) -> "FieldSet":
+        view = cls(items)
+        view._root = root
+        view._name = name
+        root._watch(name, view)
+        return view
+
+    def _detach(self) -> None:
+        self._root = None
+
+    def _change(self, edit: Callable[[set[Any]], Any]) -> Any:
+        root = self._root
+        if root is None:  # on its own: a plain set
+            items = set(super().__iter__())
+        else:
+            items = set(root._get(self._name, register=False))
+        result = edit(items)
+        if root is not None:
+            root._set(self._name, items, keep_lists=True)
+            items = root._get(self._name, register=False)
+        super().clear()
+        super().update(items)
+        return result
+
+    def add(self, value: Any) -> None:
+        self._change(lambda items: items.add(value))
+
+    def discard(self, value: Any) -> None:
+        self._change(lambda items: items.discard(value))
+
+    def remove(self, value: Any) -> None:
+        self._change(lambda items: items.remove(value))
+
+    def pop(self) -> Any:
+        return self._change(lambda items: items.pop())
+
+    def clear(self) -> None:
+        self._change(lambda items: items.clear())
+
+    def update(self, *others: Iterable[Any]) -> None:
+        self._change(lambda items: items.update(*others))
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        self._change(lambda items: items.difference_update(*others))
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        self._change(lambda items: items.intersection_update(*others))
+
+    def symmetric_difference_update(self, other: Iterable[Any]) -> None:
+        self._change(lambda items: items.symmetric_difference_update(other))
+
+    def __ior__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.update(other)
+        return self
+
+    def __iand__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.intersection_update(other)
+        return self
+
+    def __isub__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.difference_update(other)
+        return self
+
+    def __ixor__(self, other: AbstractSet[Any]) -> Self:  # type: ignore[misc]
+        self.symmetric_difference_update(other)
+        return self
+
+    def __reduce__(self) -> Any:  # copies and pickles are plain sets
+        return (set, (set(super().__iter__()),))
+
+    def __copy__(self) -> set[Any]:
+        return set(super().__iter__())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[Any]:
+        return copy.deepcopy(set(super().__iter__()), memo)
+
+
+def _item_kind(field_type: str) -> str:
+    """The facade's type of one item of a list field."""
+    return field_type[field_type.index("[") + 1:-1]
+
+
+def _is_list(field_type: str) -> bool:
+    """Whether a field reads as a list (sampling.samplers reads as its ';' text, as upstream's does)."""
+    return field_type.startswith("list[")
+
+
 # --- conversion between Python values and the facade's JSON --------------------
+
+
+_FLOAT_MAX = 3.4028234663852886e38  # FLT_MAX: the facade's float fields are C floats
 
 
 def _type_error(name: str, want: str, value: Any) -> InvalidTypeError:
@@ -275,10 +532,12 @@ def _to_json(name: str, kind: str, value: Any) -> Any:
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(name, "float", value)
+        if not -_FLOAT_MAX <= value <= _FLOAT_MAX:  # JSON has no infinity, a C float no room for more
+            raise InvalidArgumentError(f"{name}: {value!r} does not fit in a C float")
         return float(value)
     if kind in ("str", "device"):
         if isinstance(value, os.PathLike):
-            value = os.fspath(value)
+            value = os.fspath(cast("os.PathLike[str]", value))
         if not isinstance(value, str):
             raise _type_error(name, "str", value)
         return value
@@ -301,21 +560,22 @@ def _to_json(name: str, kind: str, value: Any) -> Any:
         inner = kind[kind.index("[") + 1:-1]
         if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
             raise _type_error(name, "a list" if kind.startswith("list") else "a set", value)
-        items = [_to_json(name, inner, v) for v in value]
+        items = [_to_json(name, inner, v) for v in cast("Iterable[Any]", value)]
         return sorted(set(items)) if kind.startswith("set[") else items
     if kind == "samplers":  # "top_k;temperature", or a list of common_sampler_type
         if isinstance(value, str):
             return value
         return _to_json(name, "list[enum:common_sampler_type]", value)
     if kind == "dict[str,str]":
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        mapping: "dict[Any, Any] | None" = cast(Any, value) if isinstance(value, dict) else None
+        if mapping is None or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise _type_error(name, "dict[str, str]", value)
-        return dict(value)
+        return dict(mapping)
     if kind in _ELEMENTS:
         return _element(name, _ELEMENTS[kind], value)._item()
     if not isinstance(value, dict):  # grammar_trigger, control_vector
         raise _type_error(name, "a dict", value)
-    return dict(value)
+    return dict(cast("dict[str, Any]", value))
 
 
 def _element(name: str, cls: type[_Element], value: Any) -> _Element:
@@ -327,7 +587,7 @@ def _element(name: str, cls: type[_Element], value: Any) -> _Element:
     try:
         if isinstance(value, dict):
             return cls(**value)
-        if isinstance(value, (tuple, list)) and 1 <= len(value) <= len(cls._ATTRS):
+        if isinstance(value, (tuple, list)) and 1 <= len(cast("tuple[Any, ...]", value)) <= len(cls._ATTRS):
             return cls(*value)
     except TypeError as e:
         raise InvalidTypeError(f"{name}: {e}") from None
@@ -352,7 +612,7 @@ def _from_json(kind: str, value: Any) -> Any:
         object.__setattr__(el, "_own", cls._attrs_of(value))
         object.__setattr__(el, "_root", None)
         return el
-    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+    return copy.deepcopy(cast(Any, value)) if isinstance(value, (list, dict)) else value
 
 
 def _element_kind(field_type: str) -> tuple[str, bool] | None:
@@ -396,6 +656,8 @@ class _Group:
     """A view of one nested struct of a CommonParams (``params.sampling``)."""
 
     __slots__ = ("_root", "_prefix")
+    _root: "CommonParams"
+    _prefix: str  # the struct's dotted name and a dot ("sampling."); "" for CommonParams itself
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise InvalidTypeError(f"Can't construct an instance of {type(self).__name__}: it is a view of a struct "
@@ -421,7 +683,7 @@ class _Group:
         names = {k[n:].split(".", 1)[0] for k in list(FIELDS) + list(GROUPS) if k.startswith(self._prefix)}
         return sorted(names)
 
-    def _items(self):
+    def _items(self) -> Iterator[tuple[str, Any]]:
         n = len(self._prefix)
         for key in FIELDS:
             if key.startswith(self._prefix):
@@ -472,6 +734,8 @@ class CommonParams(_Group):
     """
 
     __slots__ = ("_values", "_views")
+    _values: dict[str, Any]  # the JSON values of the fields set, as the facade holds them
+    _views: dict[str, list[weakref.ref[Any]]]  # the views read, by field
 
     def __init__(self) -> None:
         object.__setattr__(self, "_root", self)
@@ -484,6 +748,8 @@ class CommonParams(_Group):
     def _get_path(self, full: str, where: str = "CommonParams") -> Any:
         if full in COMPUTED and full not in FIELDS:  # an older llama.cpp's own field wins over the alias
             return COMPUTED[full][1](self._get, self._set)
+        if full in SPELLINGS:
+            return SPELLINGS[full](self._get, self._set)
         target = RENAMED.get(full)
         if isinstance(target, tuple):
             return self._get(target[0])
@@ -497,6 +763,9 @@ class CommonParams(_Group):
     def _set_path(self, full: str, value: Any, where: str = "CommonParams") -> None:
         if full in COMPUTED and full not in FIELDS:
             COMPUTED[full][1](self._get, self._set, value, True)
+            return
+        if full in SPELLINGS:
+            SPELLINGS[full](self._get, self._set, value, True)
             return
         target = RENAMED.get(full)
         if isinstance(target, tuple):
@@ -518,46 +787,66 @@ class CommonParams(_Group):
 
     # --- the field store: JSON values of the fields that were set -------------------
 
-    def _get(self, name: str) -> Any:
+    def _get(self, name: str, register: bool = True) -> Any:
+        """A field's value as Python reads it; a list field as a FieldList of it (register: False, a plain list)."""
         field = FIELDS[name]
         value = self._values.get(name, field["default"])
         element = _element_kind(field["type"])
         if element is None:
-            return _from_json(field["type"], value)
+            python = _from_json(field["type"], value)
+            if register and _is_list(field["type"]):
+                return FieldList._view(self, name, python)
+            if register and field["type"].startswith("set["):
+                return FieldSet._view(self, name, python)
+            return python
         cls = _ELEMENTS[element[0]]
         if element[1]:
-            return [cls._view(self, name, i) for i in range(len(value))]
+            items = [cls._view(self, name, i) for i in range(len(value))]
+            return FieldList._view(self, name, items) if register else items
         return cls._view(self, name, None)
 
-    def _set(self, name: str, value: Any) -> None:
+    def _set(self, name: str, value: Any, keep_lists: bool = False) -> None:
+        """Checks and stores a field's new value; views of the field read before stand alone
+        (keep_lists: but the FieldLists, which a FieldList's own change keeps live)."""
         field = FIELDS[name]
         json_value = _to_json(name, field["type"], value)
-        self._unwatch(name)
-        self._store(name, json_value)
+        stored = self._checked(name, json_value)  # the facade's judgement first: a refusal changes nothing
+        self._unwatch(name, keep_lists)
+        self._commit(stored)
         element = _element_kind(field["type"])
         if element is not None and element[1] and isinstance(value, (list, tuple)):
             # the objects given become views of the field, as in upstream xllamacpp
-            for i, item in enumerate(value):
+            for i, item in enumerate(cast("Iterable[Any]", value)):
                 if isinstance(item, _ELEMENTS[element[0]]):
                     item._bind(self, name, i)
 
     def _store(self, name: str, json_value: Any) -> None:
+        self._commit(self._checked(name, json_value))
+
+    def _checked(self, name: str, json_value: Any) -> tuple[bool, dict[str, Any]]:
+        """(replace every field, the values to store) for a field's JSON value, as the facade holds it."""
         field = FIELDS[name]
         if field.get("view"):
             # a view writes other fields (rpc_servers writes devices): apply it after all the
             # others, and take every field back
             others = {k: v for k, v in self._values.items() if k != name}
             full = _apply({**others, name: json_value})
-            self._values.clear()
-            self._values.update(CommonParams._from_full(full)._values)
-            return
+            return True, CommonParams._from_full(full)._values
         # ranges, names and sizes are the facade's to judge; keep the value as C holds it
         # (a float is a C float, a fixed array has its full length)
-        json_value = _apply({name: json_value})[name]
-        if json_value == field["default"]:
-            self._values.pop(name, None)
-        else:
-            self._values[name] = json_value
+        return False, {name: _apply({name: json_value})[name]}
+
+    def _commit(self, stored: tuple[bool, dict[str, Any]]) -> None:
+        replace, values = stored
+        if replace:
+            self._values.clear()
+            self._values.update(values)
+            return
+        for name, json_value in values.items():
+            if json_value == FIELDS[name]["default"]:
+                self._values.pop(name, None)
+            else:
+                self._values[name] = json_value
 
     def _item(self, name: str, index: int | None) -> Any:
         value = self._values.get(name, FIELDS[name]["default"])
@@ -571,17 +860,34 @@ class CommonParams(_Group):
         value[index] = item
         self._store(name, value)
 
-    def _watch(self, name: str, element: _Element) -> None:
+    def _watch(self, name: str, view: "_Element | FieldList | FieldSet") -> None:
         refs = self._views.setdefault(name, [])
         refs[:] = [r for r in refs if r() is not None]
-        refs.append(weakref.ref(element))
+        refs.append(weakref.ref(view))
 
-    def _unwatch(self, name: str) -> None:
+    def _unwatch(self, name: str, keep_lists: bool = False) -> None:
         """Views of a field being assigned keep the values they had, standalone."""
+        kept: list[weakref.ref[Any]] = []
         for ref in self._views.pop(name, []):
-            el = ref()
-            if el is not None and el._root is self and el._name == name:
-                el._detach()
+            view = ref()
+            if view is None or view._root is not self:
+                continue
+            if isinstance(view, (FieldList, FieldSet)):
+                if keep_lists:
+                    kept.append(ref)
+                else:
+                    view._detach()
+            elif view._name == name:
+                view._detach()
+        if kept:
+            self._views[name] = kept
+
+    def _resolved(self, full: dict[str, Any], names: Iterable[str]) -> None:
+        """Takes the values a server resolved (its full parameters, as the facade gives them) for the
+        fields named that were not set here; fields that were set keep their values."""
+        for name in names:
+            if name not in self._values and full[name] != FIELDS[name]["default"]:
+                self._values[name] = full[name]
 
     def _is_set(self, name: str) -> bool:
         return name in self._values
@@ -622,7 +928,7 @@ class CommonParams(_Group):
         return params
 
     @classmethod
-    def _from_full(cls, values: dict) -> "CommonParams":
+    def _from_full(cls, values: dict[str, Any]) -> "CommonParams":
         params = cls()
         for name, value in values.items():
             if name in FIELDS and value != FIELDS[name]["default"]:
@@ -638,7 +944,7 @@ class CommonParams(_Group):
             return NotImplemented
         return self._values == other._values
 
-    def __hash__(self):  # mutable
+    def __hash__(self) -> int:  # mutable
         raise InvalidTypeError("CommonParams is unhashable")
 
     def __repr__(self) -> str:
@@ -653,32 +959,33 @@ class CommonParams(_Group):
         object.__setattr__(new, "_values", copy.deepcopy(self._values, memo))
         return new
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"values": self._values}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_root", self)
         object.__setattr__(self, "_prefix", "")
         object.__setattr__(self, "_values", dict(state["values"]))
         object.__setattr__(self, "_views", {})
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (CommonParams, (), self.__getstate__())
 
 
-def _flatten(values: dict, prefix: str = "") -> dict:
-    out = {}
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in values.items():
         name = prefix + key
         if isinstance(value, dict) and _resolve(name) in GROUPS:
-            out.update(_flatten(value, name + "."))
+            out.update(_flatten(cast("dict[str, Any]", value), name + "."))
         else:
             out[name] = value
     return out
 
 
-def _apply(values: dict) -> dict:
-    return _json.loads(call_out(lib.xlc_params_apply, _json.dumps(values)))
+def _apply(values: dict[str, Any]) -> dict[str, Any]:
+    full: dict[str, Any] = _json.loads(call_out(lib.xlc_params_apply, _json.dumps(values)))
+    return full
 
 
 __all__ = ["CommonParams", "CommonAdapterLoraInfo", "CommonGrammar", "LlamaLogitBias", "ENUMS", "CONSTANTS",

@@ -132,7 +132,11 @@ class CommonParams(_Group):
     (``params.speculative.n_max``, ``params.use_mmap``) work too:
     ``CommonParams.aliases()`` lists them."""
     def __init__(self) -> None: ...
-    def _get(self, name: str) -> Any: ...
+    def _get(self, name: str, register: bool = True) -> Any:
+        """A field's value as Python reads it; a list field as a FieldList of it (register: False, a plain list)."""
+    def _resolved(self, full: dict[str, Any], names: Iterable[str]) -> None:
+        """Takes the values a server resolved (its full parameters, as the facade gives them) for the
+        fields named that were not set here; fields that were set keep their values."""
     def _is_set(self, name: str) -> bool: ...
     def _json(self) -> dict[str, Any]:
         """The fields that differ from llama.cpp's defaults, as the facade takes them."""

@@ -55,12 +55,14 @@ def probe(endpoint: str, timeout: float = 5.0) -> dict[str, Any]:
     Raises RuntimeError naming the address when nothing answers within ``timeout`` seconds.
     """
     text = call_out(lib.xlc_rpc_probe, endpoint.encode(), max(1, int(timeout * 1000)))
-    return _json.loads(text)
+    answer: dict[str, Any] = _json.loads(text)
+    return answer
 
 
 def devices() -> list[dict[str, Any]]:
     """The devices of the RPC servers named so far in this process, with their memory and reachability."""
-    return _json.loads(call_out(lib.xlc_rpc_devices))
+    found: list[dict[str, Any]] = _json.loads(call_out(lib.xlc_rpc_devices))
+    return found
 
 
 def _listening(endpoint: str) -> bool:
@@ -72,7 +74,7 @@ def _listening(endpoint: str) -> bool:
         return False
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -137,7 +139,7 @@ class RpcServer:
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, env=env)
         self._finalizer = weakref.finalize(self, _stop, self._proc)
-        self._lines: collections.deque = collections.deque(maxlen=30)
+        self._lines: collections.deque[str] = collections.deque(maxlen=30)
         self._reader = threading.Thread(target=self._read_output, name=f"xllamacpp-rpc-{port}", daemon=True)
         self._reader.start()
         try:

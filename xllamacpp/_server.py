@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Tuple, cast
 
 from . import _json
 
 from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError
-from ._library import call_out, check, error_for, ffi, lib, take_string
-from ._stream import Body, Request, StreamMethods, request_body as _body
+from ._library import c_bytes, call_out, check, error_for, ffi, lib, take_string
+from ._stream import Body, Request, StreamMethods, event_decoder, request_body as _body
 
 if TYPE_CHECKING:
+    from ._library import CData
     from ._params import CommonParams
 
 Callback = Callable[[Any], object]  # a true value returned stops the generation
+
+# What Server() writes back into the params it is given, as upstream xllamacpp (2026.10.11549) does:
+# the thread counts it resolves from -1 (the number of math cores; the batch and draft counts inherit
+# the main one). Only fields the caller left unset are written: a value set explicitly stays as set.
+WRITTEN_BACK = ("cpuparams.n_threads", "cpuparams_batch.n_threads", "speculative.draft.cpuparams.n_threads",
+                "speculative.draft.cpuparams_batch.n_threads")
 
 
 class Server(StreamMethods):
@@ -27,12 +34,16 @@ class Server(StreamMethods):
 
     The port: ``params.port``; its default, 0, picks a free one, so several
     Servers can share a process. ``params.port = -1`` opens no HTTP port.
+    As upstream xllamacpp, the thread counts the server resolves are written
+    back into ``params``: ``cpuparams.n_threads`` left at -1 reads as the number
+    of math cores afterwards, and the batch and draft thread counts left at -1
+    as what they inherit. A value the caller set is never changed.
     """
 
     def __init__(self, common_params: CommonParams):
         # imported here, not with the package: each loads something (the parameter schema and llama.cpp's
         # backends, LLGuidance, logging) that `import xllamacpp` should not pay for
-        from . import _structured  # noqa: F401 - LLGuidance, before the first request that needs it
+        from . import _structured  # noqa: F401  # pyright: ignore[reportUnusedImport]  # LLGuidance, before the first request
         from ._log import sync_log_level
         from ._params import CommonParams
 
@@ -42,12 +53,13 @@ class Server(StreamMethods):
         sync_log_level()
         out = ffi.new("xlc_server **")
         check(lib.xlc_server_create(_json.dumps(values), out))
-        self._ptr = out[0]
+        self._ptr = cast("CData", out[0])
         self._closed = False
         self._lock = threading.Lock()
-        self._address = call_out(lib.xlc_server_address, self._ptr)
         # frees the C server when this object goes, or at interpreter exit
         self._finalizer = weakref.finalize(self, _free, self._ptr)
+        self._address = call_out(lib.xlc_server_address, self._ptr)
+        common_params._resolved(_json.loads(call_out(lib.xlc_server_params, self._ptr)), WRITTEN_BACK)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -108,6 +120,12 @@ class Server(StreamMethods):
         """POST /v1/rerank: dict in, dict out; str/bytes in, str/bytes out."""
         return self._call("POST", "/v1/rerank", prompt, None)[1]
 
+    def handle_systemone(self, request: Request) -> Any:
+        """POST /v1/systemone (a decision model's typed answers, TypeSafe-compatible): dict in, dict out;
+        str/bytes in, str/bytes out. llama.cpp b11361 added the route; a llama.cpp before it answers
+        404, an ordinary chat model an error object."""
+        return self._call("POST", "/v1/systemone", request, None)[1]
+
     def handle_metrics(self) -> str:
         """GET /metrics: Prometheus text (needs ``params.endpoint_metrics = True``;
         otherwise the error body llama-server answers, as text)."""
@@ -123,7 +141,7 @@ class Server(StreamMethods):
             raise InvalidArgumentError(f"Server.{name} requires a callback for streaming or a non dict prompt.")
         if callback is not None and not callable(callback):
             raise InvalidTypeError(f"Server.{name}: callback must be callable, not {type(callback).__name__}")
-        status, body = self._call("POST", path, request, callback)
+        _, body = self._call("POST", path, request, callback)
         if callback is None:
             return body
         if body:  # an unstreamed answer, or an error before the stream began
@@ -131,7 +149,7 @@ class Server(StreamMethods):
         return None
 
     def _call(self, method: str, path: str, request: Body | None, callback: Callback | None,
-              keep_form: bool = True, raise_refused: bool = True):
+              keep_form: bool = True, raise_refused: bool = True) -> Tuple[int, Any]:
         """Runs one request; keep_form: a str/bytes request gets str/bytes back (upstream's handle_*);
         raise_refused: a request the route refused outright raises RequestError (upstream's handle_*)."""
         if self._closed:
@@ -140,19 +158,19 @@ class Server(StreamMethods):
             raise InvalidTypeError("method and path are str")
         body = b"" if request is None else _body(request)
         as_text = keep_form and request is not None and not isinstance(request, (dict, list))
-        c_callback = ffi.NULL
+        c_callback: CData = ffi.NULL
         failures: list[BaseException] = []
         if callback is not None:
-            decode = _decoder(request if keep_form else None)
+            decode = event_decoder(request if keep_form else None)
 
-            def on_chunk(data, size, _user_data):
+            def on_chunk(data: CData, size: int, _user_data: CData) -> int:
                 try:
-                    return 1 if callback(decode(ffi.unpack(data, size))) else 0
+                    return 1 if callback(decode(c_bytes(data, size))) else 0
                 except BaseException as e:  # re-raised below, after the C side stops
                     failures.append(e)
                     return -1
 
-            c_callback = ffi.callback("xlc_stream_callback", on_chunk)
+            c_callback = cast("CData", ffi.callback("xlc_stream_callback", on_chunk))
         status = ffi.new("int *")
         out_body = ffi.new("char **")
         out_type = ffi.new("char **")
@@ -163,29 +181,21 @@ class Server(StreamMethods):
         refused = rc == lib.XLC_ERR_REQUEST  # the route refused it: its error answer is in out_body
         if rc != lib.XLC_OK and not refused:
             raise error_for(rc)
-        content_type = take_string(out_type[0]) or ""
-        raw = take_string(out_body[0]) or ""
+        content_type = take_string(cast("CData", out_type[0])) or ""
+        raw = take_string(cast("CData", out_body[0])) or ""
         if refused and raise_refused:
-            raise RequestError.from_response(raw, status[0])
+            raise RequestError.from_response(raw, cast(int, status[0]))
         if as_text:
-            return status[0], raw if isinstance(request, str) else raw.encode()
+            return cast(int, status[0]), raw if isinstance(request, str) else raw.encode()
         if raw and content_type.startswith("application/json"):
-            return status[0], _json.loads(raw)
-        return status[0], raw
+            return cast(int, status[0]), _json.loads(raw)
+        return cast(int, status[0]), raw
 
 
-def _free(ptr) -> None:
+def _free(ptr: CData) -> None:
     lib.xlc_server_close(ptr)
     lib.xlc_server_wait_requests(ptr)  # iterator and async requests still on their threads
     lib.xlc_server_free(ptr)
-
-
-def _decoder(request: Body | None) -> Callable[[bytes], Any]:
-    if isinstance(request, str):
-        return lambda b: b.decode("utf-8", "replace")
-    if isinstance(request, (bytes, bytearray, memoryview)):
-        return bytes
-    return _json.loads
 
 
 __all__ = ["Server"]

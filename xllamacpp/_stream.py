@@ -13,11 +13,14 @@ after the events already queued, StreamOverflowError.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from . import _json
 from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError, Status, XlcRuntimeError
-from ._library import error_for, ffi, lib, take_string
+from ._library import c_bytes, error_for, ffi, lib, take_string
+
+if TYPE_CHECKING:
+    from ._library import CData
 
 # any route's body: JSON as a dict or list, or the body's text or bytes as they are
 Body = Union[Dict[str, Any], List[Any], str, bytes, bytearray, memoryview]
@@ -44,7 +47,8 @@ def request_body(request: Optional[Body]) -> bytes:
         return b""
     if isinstance(request, (dict, list)):
         try:
-            return _json.dumps(request)
+            data: bytes = _json.dumps(request)
+            return data
         except (TypeError, ValueError, RecursionError) as e:
             raise InvalidTypeError(f"the request cannot be sent as JSON: {e}") from None
     if isinstance(request, str):
@@ -69,13 +73,14 @@ def event_decoder(form: Any) -> Callable[[bytes], Any]:
         return lambda b: b.decode("utf-8", "replace")
     if isinstance(form, (bytes, bytearray, memoryview)):
         return bytes
-    return _json.loads
+    decode: Callable[[bytes], Any] = _json.loads
+    return decode
 
 
 def _error_in(event: Any) -> Any:
     """The error object of an error event, or None. Cheap for ordinary events."""
     if type(event) is dict:
-        return event.get("error")
+        return cast(Dict[str, Any], event).get("error")
     if isinstance(event, (str, bytes)) and event[:9] in ('{"error":', b'{"error":'):
         return _json.loads(event).get("error")
     return None
@@ -85,6 +90,7 @@ class RequestReader:
     """One running xlc_request and the reading of it; shared by Stream and AsyncStream."""
 
     __slots__ = ("server", "ptr", "decode", "raise_errors", "raw", "_data", "_len", "__weakref__")
+    ptr: "CData"  # ffi.NULL once freed
 
     def __init__(self, server: Any, method: str, path: str, body: Optional[Body], *, form: Any,
                  max_pending: int, raise_errors: bool = True, raw: bool = False):
@@ -100,26 +106,27 @@ class RequestReader:
         if rc != lib.XLC_OK:
             raise error_for(rc)
         self.server = server  # keeps the Server (and its C server) alive while this runs
-        self.ptr = out[0]
+        self.ptr = cast("CData", out[0])
         self.decode = event_decoder(form)
         self.raise_errors = raise_errors
         self.raw = raw
         self._data = ffi.new("char **")
         self._len = ffi.new("size_t *")
 
-    def take(self, timeout_ms: int):
+    def take(self, timeout_ms: int) -> Tuple[int, Optional[bytes]]:
         """(kind, payload bytes) of the next event; (EMPTY, None) when none came in time."""
         kind = lib.xlc_request_next(self.ptr, timeout_ms, self._data, self._len)
         if kind > 0:
-            ptr = self._data[0]
+            ptr = cast("CData", self._data[0])
             try:
-                return kind, ffi.unpack(ptr, self._len[0])
+                return kind, c_bytes(ptr, cast(int, self._len[0]))
             finally:
                 lib.xlc_free(ptr)
         return kind, None
 
-    def event(self, kind: int, payload: bytes) -> Any:
+    def event(self, kind: int, payload: Optional[bytes]) -> Any:
         """The Python form of one event; raises for an error when raise_errors."""
+        payload = payload or b""
         if kind == _EVENT:
             if self.raw:
                 return payload
@@ -133,9 +140,9 @@ class RequestReader:
         status = ffi.new("int *")
         ctype = ffi.new("char **")
         lib.xlc_request_result(self.ptr, status, ctype)
-        content_type = take_string(ctype[0]) or ""
-        if self.raise_errors and status[0] >= 400:
-            raise RequestError.from_response(payload, status[0])
+        content_type = take_string(cast("CData", ctype[0])) or ""
+        if self.raise_errors and cast(int, status[0]) >= 400:
+            raise RequestError.from_response(payload, cast(int, status[0]))
         if self.decode is _json.loads and not content_type.startswith("application/json"):
             return payload.decode("utf-8", "replace")
         return self.decode(payload)
@@ -151,12 +158,12 @@ class RequestReader:
         raise error_for(status)
 
     def cancel(self) -> None:
-        if self.ptr is not None:
+        if self.ptr != ffi.NULL:
             lib.xlc_request_cancel(self.ptr)
 
     def free(self) -> None:
-        ptr, self.ptr = getattr(self, "ptr", None), None  # getattr: also after a failed __init__
-        if ptr is not None:
+        ptr, self.ptr = getattr(self, "ptr", ffi.NULL), ffi.NULL  # getattr: also after a failed __init__
+        if ptr != ffi.NULL:
             lib.xlc_request_free(ptr)
 
     def __del__(self) -> None:

@@ -22,12 +22,14 @@ def get_device_info() -> list[dict[str, Any]]:
     """
     from ._rpc import devices as rpc_devices
 
-    return _json.loads(call_out(lib.xlc_devices)) + rpc_devices()
+    found: list[dict[str, Any]] = _json.loads(call_out(lib.xlc_devices))
+    return found + rpc_devices()
 
 
 def get_build_info() -> dict[str, Any]:
     """The vendored llama.cpp's build number and commit, the compiler and the backend."""
-    return _json.loads(call_out(lib.xlc_build_info))
+    info: dict[str, Any] = _json.loads(call_out(lib.xlc_build_info))
+    return info
 
 
 def _json_text(value: Any, what: str) -> bytes:
@@ -46,7 +48,7 @@ def json_schema_to_grammar(schema: dict[str, Any] | str | bytes) -> str:
 
     Raises ValueError with llama.cpp's message for a schema it cannot convert.
     """
-    from . import _structured  # noqa: F401 - the engine in use decides the grammar's form
+    from . import _structured  # noqa: F401  # pyright: ignore[reportUnusedImport]  # its engine decides the grammar's form
 
     return call_out(lib.xlc_json_schema_to_grammar, _json_text(schema, "schema"))
 

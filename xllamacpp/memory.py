@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, Dict, Tuple, Union, cast
 
 MIB = 1024 * 1024
 DEFAULT_MEMORY_MIN = 512 * MIB  # kept free on each GPU unless a device says otherwise
@@ -29,8 +29,8 @@ class MemoryEstimate:
     graph: int = 0  # compute graph size on the main GPU, bytes
     vram_size: int = 0  # bytes on the GPUs with that many layers
     total_size: int = 0  # bytes for the whole model; equals vram_size when every layer fits
-    tensor_split: list[float] = field(default_factory=list)  # share of the layers on each GPU (sums to 1)
-    gpu_sizes: list[int] = field(default_factory=list)  # bytes on each GPU
+    tensor_split: list[float] = field(default_factory=lambda: list[float]())  # share of the layers on each GPU (sums to 1)
+    gpu_sizes: list[int] = field(default_factory=lambda: list[int]())  # bytes on each GPU
 
 
 class UnreadArray(Sequence[Any]):
@@ -58,7 +58,8 @@ def _read(model_path: str) -> dict[str, Any]:
     from ._library import call_out, lib
 
     path = os.fspath(model_path)
-    return _json.loads(call_out(lib.xlc_gguf_info, path.encode()))
+    info: dict[str, Any] = _json.loads(call_out(lib.xlc_gguf_info, path.encode()))
+    return info
 
 
 def get_file_host_endian(reader: Any = None) -> tuple[str, str]:
@@ -82,11 +83,13 @@ def dump_metadata_json(reader: Any, model_path: str) -> dict[str, Any]:
     """
     info = _read(model_path)
     metadata: dict[str, Any] = {}
-    for index, (key, item) in enumerate(info["kv"].items()):
+    kv: dict[str, dict[str, Any]] = info["kv"]
+    for index, (key, item) in enumerate(kv.items()):
         entry: dict[str, Any] = {"index": index, "type": GGUF_TYPES[item["type"]], "offset": None}
         if item["type"] == GGUF_TYPES.index("ARRAY"):
-            entry["array_types"] = [GGUF_TYPES[item["elem"]]]
-            entry["value"] = item["value"] if "value" in item else UnreadArray(item["length"], GGUF_TYPES[item["elem"]])
+            elem = GGUF_TYPES[int(item["elem"])]
+            entry["array_types"] = [elem]
+            entry["value"] = item["value"] if "value" in item else UnreadArray(item["length"], elem)
         else:
             entry["value"] = item["value"]
         metadata[key] = entry
@@ -115,20 +118,23 @@ def projector_memory_requirements(projector: str) -> int:
 def _extremes(value: Any) -> tuple[Any, Any]:
     """(max, min) of a per-layer array, or of a single value."""
     if isinstance(value, Sequence) and not isinstance(value, str):
-        return max(value), min(value)
+        values: Sequence[Any] = cast(Any, value)  # what pyright narrows to is Sequence[Unknown]
+        return max(values), min(values)
     return value, value
 
 
 # Compute-graph bytes by architecture, (full offload, partial offload), from the batch B,
 # the context C, the embedding width E, the vocabulary V, the head counts and key width.
-def _graph_llama(B, C, E, V, heads, heads_kv, head_k, head_max):
+def _graph_llama(B: int, C: int, E: int, V: int, heads: int, heads_kv: int, head_k: int,
+               head_max: int) -> tuple[float, float]:
     full = max(4 * B * (1 + 4 * E + C * (1 + heads)), 4 * B * (E + V))
     attention = 4 * B * (1 + E + max(C, E)) + E * E * 9 / 16 + 4 * C * (B * heads + head_max * heads_kv)
     partial = 4 * B * E + max(attention, 4 * B * (E + V) + E * V * 105 / 128)
     return full, partial
 
 
-def _graph_gemma(B, C, E, V, heads, heads_kv, head_k, head_max):
+def _graph_gemma(B: int, C: int, E: int, V: int, heads: int, heads_kv: int, head_k: int,
+               head_max: int) -> tuple[float, float]:
     per_token = 2 * E + 2 * head_k * heads + C + C * heads
     full = max(4 * B * (E + V), 4 * B * (2 + per_token))
     partial = max(4 * E * B + E * V * 105 / 128 + 4 * V * B,
@@ -136,18 +142,21 @@ def _graph_gemma(B, C, E, V, heads, heads_kv, head_k, head_max):
     return full, partial
 
 
-def _graph_qwen2(B, C, E, V, heads, heads_kv, head_k, head_max):
+def _graph_qwen2(B: int, C: int, E: int, V: int, heads: int, heads_kv: int, head_k: int,
+               head_max: int) -> tuple[float, float]:
     full = max(4 * B * (E + V), 4 * B * (1 + 2 * E + C + C * heads))
     partial = max(4 * B * (E + V) + E * V * 105 / 128, 4 * (B * (1 + 2 * E + C * (1 + heads)) + E * (1 + C)))
     return full, partial
 
 
-def _graph_stablelm(B, C, E, V, heads, heads_kv, head_k, head_max):
+def _graph_stablelm(B: int, C: int, E: int, V: int, heads: int, heads_kv: int, head_k: int,
+               head_max: int) -> tuple[float, float]:
     full = 4 * B * (C * (1 + heads) + 3 * E + 2)
     return full, max(4 * B * (V + 2 * E), full)
 
 
-def _graph_deepseek2(B, C, E, V, heads, heads_kv, head_k, head_max):
+def _graph_deepseek2(B: int, C: int, E: int, V: int, heads: int, heads_kv: int, head_k: int,
+               head_max: int) -> tuple[float, float]:
     full = max(4 * B * (3 * E + V), 4 * B * (3 * E + 2 + C * (1 + heads_kv) + 2 * head_k * heads_kv))
     partial = max(4 * B * (3 * E + V) + E * V * 105 / 128,
                   4 * B * (2 * E + 1 + 2 * head_k * heads_kv + C + C * heads_kv)
@@ -155,13 +164,18 @@ def _graph_deepseek2(B, C, E, V, heads, heads_kv, head_k, head_max):
     return full, partial
 
 
-_GRAPHS = {
+_Graph = Callable[[int, int, int, int, int, int, int, int], Tuple[float, float]]
+_GRAPHS: Dict[str, _Graph] = {
     "llama": _graph_llama, "llama4": _graph_llama,
     "gemma": _graph_gemma, "gemma2": _graph_gemma, "gemma3": _graph_gemma,
     "qwen2": _graph_qwen2,
     "stablelm": _graph_stablelm,
     "deepseek2": _graph_deepseek2,
 }
+def _no_graph(*sizes: int) -> Tuple[float, float]:
+    return 0.0, 0.0
+
+
 _KV_BYTES = {"q8_0": 1, "q4_0": 0.5}  # per element; f16 (2) otherwise
 _GEMMA3_GLOBAL_EVERY = 6  # gemma3: one full-attention layer in six, the others slide
 
@@ -188,13 +202,13 @@ def graph_size(metadata: dict[str, Any], context_length: int, batch_size: int, n
     per_element = _KV_BYTES.get(kv_cache_type, 2)
 
     def kv_bytes(cells: int) -> float:
-        return cells * (head_k + head_v) * heads_kv * per_element
+        return float(cells * (head_k + head_v) * heads_kv * per_element)
 
     kv = [kv_bytes(context_length)] * n_layer
     if arch == "gemma3":
         window = num_parallel * value(f"{arch}.attention.sliding_window") + batch
         kv = [kv[i] if (i + 1) % _GEMMA3_GLOBAL_EVERY == 0 else kv_bytes(window) for i in range(n_layer)]
-    full, partial = _GRAPHS.get(arch, lambda *a: (0, 0))(batch, context_length, E, V, heads, heads_kv, head_k, head_max)
+    full, partial = _GRAPHS.get(arch, _no_graph)(batch, context_length, E, V, heads, heads_kv, head_k, head_max)
     if partial == 0:  # an architecture without its own figures: a share of the KV cache
         partial = heads / (heads_kv_min if heads_kv_min > 0 else 1) * sum(kv) / 6
     if full == 0:
@@ -221,7 +235,7 @@ def estimate_gpu_layers(gpus: list[dict[str, Any]], model_path: str, projectors:
     kv, graph_partial, graph_full = graph_size(metadata, context_length, batch_size, num_parallel, kv_cache_type)
     n_layer = metadata[f"{metadata['general.architecture']['value']}.block_count"]["value"]
 
-    layer_bytes = [0] * n_layer
+    layer_bytes = [0] * int(n_layer)
     for name, t in tensors.items():
         if name.startswith("blk.") and int(name.split(".")[1]) < n_layer:
             layer_bytes[int(name.split(".")[1])] += t["n_bytes"]
@@ -235,10 +249,10 @@ def estimate_gpu_layers(gpus: list[dict[str, Any]], model_path: str, projectors:
     graph = max(graph_partial, graph_full)
 
     def free(i: int) -> int:
-        return gpus[i].get("memory_free", 0)
+        return int(gpus[i].get("memory_free", 0))
 
     # the GPUs with room for their overhead and two layers; the first of them also takes the projectors
-    used = [0] * len(gpus)
+    used = [0.0] * len(gpus)
     room: list[int] = []
     for i, gpu in enumerate(gpus):
         overhead = projector_bytes if not room else 0
@@ -246,7 +260,7 @@ def estimate_gpu_layers(gpus: list[dict[str, Any]], model_path: str, projectors:
         if free(i) >= overhead + graph + reserve + 2 * first_layer:
             room.append(i)
             used[i] += overhead + reserve + first_layer
-    overflow = 0 if room else projector_bytes
+    overflow = 0.0 if room else float(projector_bytes)
 
     def place(size: float, turn: int) -> bool:
         # round-robin by turn over the GPUs with room; a GPU that cannot take it leaves the rotation

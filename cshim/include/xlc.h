@@ -151,6 +151,11 @@ XLC_API xlc_status xlc_server_create(const char * params_json, xlc_server ** out
 /* The HTTP address the server listens on, "http://HOST:PORT" ("" if none), in *out (caller frees). */
 XLC_API xlc_status xlc_server_address(xlc_server * server, char ** out);
 
+/* The parameters the server runs with, as xlc_params_apply returns them: those it was given, with the
+ * values it resolves as it starts filled in (a thread count of -1 is the number of math cores, the
+ * batch and draft thread counts inherit it), in *out (caller frees). */
+XLC_API xlc_status xlc_server_params(xlc_server * server, char ** out);
+
 /* Runs one request through the same route table the HTTP listener serves, with the same checks
  * (a client mistake is a 4xx answer with an error object, and XLC_OK).
  * method: "GET", "POST" or "DELETE"; path may carry a query string; body may be NULL (then body_len 0).

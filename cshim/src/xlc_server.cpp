@@ -266,7 +266,9 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         p = make_params();
         params_apply(p, parse_json(params_json, "params"));
         if (p.model.path.empty()) {
-            throw invalid("no model: set params.model.path");
+            // upstream xllamacpp's words: llama-server starts its router when it has no model
+            throw invalid("params.model.path is required: a Server loads one model "
+                          "(llama-server's router feature, which starts with none, is not part of Server)");
         }
         params_check_server(p);  // every value llama.cpp would assert on, before anything is created
         check_model_file("model", p.model.path);
@@ -302,6 +304,13 @@ xlc_status xlc_server_address(xlc_server * server, char ** out) {
     return return_text(out, [&] {
         if (!server) throw invalid("server is NULL");
         return server->address;
+    });
+}
+
+xlc_status xlc_server_params(xlc_server * server, char ** out) {
+    return return_text(out, [&] {
+        if (!server) throw invalid("server is NULL");
+        return params_to_json(server->params).dump();
     });
 }
 

@@ -9,6 +9,11 @@ import xllamacpp as xlc
 
 ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM = importlib.util.find_spec("xllamacpp._library") is None  # ours has the facade loader
+# upstream's releases the suite holds ours against (`make compat`); NEWEST is the one ours follows
+# where the two differ, keeping the older spelling working where both can
+OLDER, NEWEST = "2026.5.9093", "2026.10.11549"
+RELEASES = (OLDER, NEWEST)
+VERSION = str(getattr(xlc, "__version__", "?"))
 GEMMA = Path(os.environ.get("XLLAMACPP_TEST_MODEL", ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"))
 
 

@@ -9,13 +9,15 @@ from pytest import approx
 
 import xllamacpp as xlc
 
+from ._side import NEWEST, OLDER, RELEASES
+
 DROPPED_DRAFT_NAMES = "the wheel moved these under speculative.draft and dropped the flat names its README uses"
 
 
 # --- the flat speculative names of upstream's README ------------------------------------------
 
 
-@pytest.mark.upstream_differs(DROPPED_DRAFT_NAMES)
+@pytest.mark.upstream_differs(RELEASES, DROPPED_DRAFT_NAMES)
 @pytest.mark.parametrize("name, value", [("n_max", 8), ("n_min", 4), ("n_gpu_layers", 7)])
 def test_flat_speculative_ints(name, value):
     p = xlc.CommonParams()
@@ -24,7 +26,7 @@ def test_flat_speculative_ints(name, value):
     assert getattr(p.speculative.draft, name) == value  # the same field, under today's name
 
 
-@pytest.mark.upstream_differs(DROPPED_DRAFT_NAMES)
+@pytest.mark.upstream_differs(RELEASES, DROPPED_DRAFT_NAMES)
 @pytest.mark.parametrize("name, value", [("p_min", 0.5), ("p_split", 0.25)])
 def test_flat_speculative_floats(name, value):
     p = xlc.CommonParams()
@@ -33,7 +35,7 @@ def test_flat_speculative_floats(name, value):
     assert getattr(p.speculative.draft, name) == approx(value)
 
 
-@pytest.mark.upstream_differs(DROPPED_DRAFT_NAMES)
+@pytest.mark.upstream_differs(RELEASES, DROPPED_DRAFT_NAMES)
 def test_draft_model_params_under_mparams_dft():
     p = xlc.CommonParams()
     assert p.speculative.mparams_dft.path == ""
@@ -42,7 +44,7 @@ def test_draft_model_params_under_mparams_dft():
     assert p.speculative.draft.mparams.path == "draft.gguf"
 
 
-@pytest.mark.upstream_differs(DROPPED_DRAFT_NAMES)
+@pytest.mark.upstream_differs(RELEASES, DROPPED_DRAFT_NAMES)
 def test_draft_cpu_params_and_cache_types():
     p = xlc.CommonParams()
     p.speculative.cpuparams.n_threads = 3
@@ -56,7 +58,7 @@ def test_draft_cpu_params_and_cache_types():
     assert isinstance(p.speculative.cpuparams, xlc.CpuParams)
 
 
-@pytest.mark.upstream_differs(DROPPED_DRAFT_NAMES)
+@pytest.mark.upstream_differs(RELEASES, DROPPED_DRAFT_NAMES)
 def test_draft_devices():
     p = xlc.CommonParams()
     assert [d for d in p.speculative.devices if d] == []
@@ -64,7 +66,7 @@ def test_draft_devices():
     assert [d for d in p.speculative.devices if d] == ["CPU"]  # ours ends the list with llama.cpp's "" marker
 
 
-@pytest.mark.upstream_differs("the wheel split the shared n-gram sizes per method and dropped these names")
+@pytest.mark.upstream_differs(RELEASES, "the wheel split the shared n-gram sizes per method and dropped these names")
 def test_flat_ngram_sizes():
     p = xlc.CommonParams()
     assert (p.speculative.ngram_size_n, p.speculative.ngram_size_m, p.speculative.ngram_min_hits) == (12, 48, 1)
@@ -75,7 +77,7 @@ def test_flat_ngram_sizes():
     assert p.speculative.ngram_simple.size_n == 8 and p.speculative.ngram_map_k.size_m == 32
 
 
-@pytest.mark.upstream_differs("the wheel moved the lookup caches to speculative.ngram_cache")
+@pytest.mark.upstream_differs(RELEASES, "the wheel moved the lookup caches to speculative.ngram_cache")
 def test_flat_lookup_caches():
     p = xlc.CommonParams()
     assert p.speculative.lookup_cache_static == "" and p.speculative.lookup_cache_dynamic == ""
@@ -84,6 +86,7 @@ def test_flat_lookup_caches():
     assert p.speculative.ngram_cache.lookup_cache_static == "static.bin"
 
 
+@pytest.mark.upstream_differs(NEWEST, "the wheel dropped the older name speculative.type (today: speculative.types)")
 def test_speculative_type_single_value():
     p = xlc.CommonParams()
     assert p.speculative.type == xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_NONE
@@ -92,6 +95,7 @@ def test_speculative_type_single_value():
 
 
 @pytest.mark.parametrize("old", ["COMMON_SPECULATIVE_TYPE_DRAFT", "COMMON_SPECULATIVE_TYPE_EAGLE3"])
+@pytest.mark.upstream_differs(NEWEST, "the wheel dropped the older name COMMON_SPECULATIVE_TYPE_DRAFT and _EAGLE3 (today: DRAFT_SIMPLE, DRAFT_EAGLE3)")
 def test_older_speculative_type_members(old):
     member = getattr(xlc.common_speculative_type, old)
     p = xlc.CommonParams()
@@ -102,6 +106,7 @@ def test_older_speculative_type_members(old):
 # --- other older names -------------------------------------------------------------------------
 
 
+@pytest.mark.upstream_differs(NEWEST, "the wheel dropped the older name hostname (today: hostnames)")
 def test_hostname():
     p = xlc.CommonParams()
     assert p.hostname == "127.0.0.1"
@@ -109,6 +114,7 @@ def test_hostname():
     assert p.hostname == "0.0.0.0"
 
 
+@pytest.mark.upstream_differs(NEWEST, "the wheel dropped the older name use_mmap, use_mlock and use_direct_io (today: load_mode)")
 def test_mmap_mlock_direct_io_flags():
     p = xlc.CommonParams()
     assert (p.use_mmap, p.use_mlock, p.use_direct_io) == (True, False, False)
@@ -123,6 +129,7 @@ def test_mmap_mlock_direct_io_flags():
     assert p.use_direct_io is False
 
 
+@pytest.mark.upstream_differs(NEWEST, "the wheel dropped the older name webui, webui_mcp_proxy and webui_config_json (today: ui, ...; its README still calls webui an alias)")
 def test_webui_names():
     p = xlc.CommonParams()
     assert p.webui is True and p.webui_mcp_proxy is False and p.webui_config_json == ""
@@ -132,6 +139,7 @@ def test_webui_names():
     assert (p.webui, p.webui_mcp_proxy, p.webui_config_json) == (False, True, '{"theme": "dark"}')
 
 
+@pytest.mark.upstream_differs(NEWEST, "the wheel dropped the older name checkpoint_every_nt (today: checkpoint_min_step)")
 def test_checkpoint_every_nt():
     p = xlc.CommonParams()
     assert p.checkpoint_every_nt == 8192
@@ -139,7 +147,7 @@ def test_checkpoint_every_nt():
     assert p.checkpoint_every_nt == 100
 
 
-@pytest.mark.upstream_differs("the wheel dropped params.reasoning_budget, which its README sets")
+@pytest.mark.upstream_differs(RELEASES, "the wheel dropped params.reasoning_budget, which its README sets")
 def test_reasoning_budget():
     p = xlc.CommonParams()
     p.reasoning_budget = 1024
@@ -147,7 +155,7 @@ def test_reasoning_budget():
     assert p.sampling.reasoning_budget_tokens == 1024
 
 
-@pytest.mark.upstream_differs("the wheel has no params.reranking, which its README sets")
+@pytest.mark.upstream_differs(RELEASES, "the wheel has no params.reranking, which its README sets")
 def test_reranking_turns_on_embeddings_and_rank_pooling():
     p = xlc.CommonParams()
     assert p.reranking is False
@@ -223,7 +231,8 @@ def test_logit_bias_is_a_list_of_llama_logit_bias():
     assert p.sampling.logit_bias == [] and p.sampling.logit_bias_eog == []
 
 
-@pytest.mark.upstream_differs("the wheel's logit_bias setter fails on every value ('no attribute ptr')")
+@pytest.mark.upstream_differs(OLDER, "the wheel's logit_bias setter fails on every value ('no attribute ptr')")
+@pytest.mark.upstream_differs(NEWEST, "the wheel's setter takes only LlamaLogitBias objects, which cannot be constructed")
 def test_logit_bias_can_be_set_and_edited():
     p = xlc.CommonParams()
     p.sampling.logit_bias = [(5, -1.0), (7, 2.0)]

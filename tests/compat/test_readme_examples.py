@@ -17,6 +17,7 @@ import pytest
 
 import xllamacpp as xlc
 
+from ._side import OLDER, RELEASES
 from ._side import UPSTREAM
 from ._side import close as _closing
 
@@ -310,7 +311,7 @@ def test_parallel_slots(gemma):
     _closing(server)
 
 
-@pytest.mark.upstream_differs("re-processes the whole prompt of a sliding-window model (Gemma 3): its llama.cpp "
+@pytest.mark.upstream_differs(OLDER, "re-processes the whole prompt of a sliding-window model (Gemma 3): its llama.cpp "
                                "keeps no context checkpoint to resume from")
 def test_prompt_caching(gemma):
     """Prompt Caching: the parameters, then a request that reuses the cache."""
@@ -409,7 +410,7 @@ def test_requests_directly(gemma):
 DRAFT_NAMES = "the wheel dropped speculative.mparams_dft, n_min and n_max, which this example sets"
 
 
-@pytest.mark.upstream_differs(DRAFT_NAMES)
+@pytest.mark.upstream_differs(RELEASES, DRAFT_NAMES)
 def test_draft_model_speculative_decoding(gemma):
     """Speculative Decoding / Draft-Model, then Per-Request Speculative Overrides.
 
@@ -445,7 +446,7 @@ def test_draft_model_speculative_decoding(gemma):
     _closing(server)
 
 
-@pytest.mark.upstream_differs("the wheel dropped speculative.n_max, n_min and ngram_size_*, which this example sets")
+@pytest.mark.upstream_differs(RELEASES, "the wheel dropped speculative.n_max, n_min and ngram_size_*, which this example sets")
 def test_ngram_speculative_decoding(gemma):
     """Speculative Decoding / N-gram Based (No Draft Model)."""
     params = xlc.CommonParams()
