@@ -259,3 +259,9 @@ stubs: build
 
 typecheck: build download
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_stubs.py
+# --- keep-alive (#22) ------------------------------------------------------------------
+.PHONY: bench-keepalive
+# 32 raw http.client clients, no retries, on ours and on llama-server from the same tree (docs/reliability.md)
+bench-keepalive: build download models
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target llama-server
+	$(PY) bench/keepalive.py

@@ -29,6 +29,11 @@ using handler_t = server_http_context::handler_t;
 // Fixed HTTP workers at the least (see prepare_params in xlc_server.cpp).
 constexpr int k_min_http_workers = 64;
 
+// How long an idle keep-alive connection stays open, advertised in `Keep-Alive: timeout=N`
+// (cpp-httplib's default, 5 s, closes connections clients are about to reuse);
+// $XLLAMACPP_KEEP_ALIVE_TIMEOUT overrides it.
+constexpr long k_keep_alive_s = 60;
+
 struct route {
     const char * method;
     std::string  path;  // may hold ":name" segments
