@@ -294,6 +294,7 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         check_model_file("draft model", p.speculative.draft.mparams.path);
         for (const auto & lora : p.lora_adapters) check_model_file("LoRA adapter", lora.path);
         prepare_params(p);
+        default_chat_template(p);
 
         srv->ctx_server = std::make_unique<server_context>();
         srv->routes = std::make_unique<server_routes>(p, *srv->ctx_server);

@@ -4,6 +4,7 @@
 //   xlc_server_validate.cpp  request checks that run before llama.cpp's handlers
 //   xlc_server_sockets.cpp   ending the HTTP connections of a closing server
 //   xlc_url.cpp, xlc_sse.cpp path/query parsing and the SSE event splitter
+//   xlc_chat_template.cpp    a built-in chat template for a model file without one
 #pragma once
 
 #include "xlc_internal.h"
@@ -53,6 +54,10 @@ struct model_facts {
 // Throws std::invalid_argument (a 400) with a message naming the offending field.
 void validate_request(const std::string & method, const std::string & route_path,
                       const std::string & body, const model_facts & facts);
+
+// When the model file has no chat template and chat_template is empty: llama.cpp's built-in
+// template its architecture and vocabulary call for, if one fits (xlc_chat_template.cpp).
+void default_chat_template(common_params & p);
 
 // How many xlc_server_handle() calls for `server` run on this thread (a stream callback
 // that calls close() runs inside one).
