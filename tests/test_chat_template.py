@@ -19,7 +19,8 @@ def _prompt(s: xlc.Server) -> str:
 def test_the_default_model_gets_gemma_and_the_log_says_so(model_path, caplog):
     caplog.set_level(logging.INFO, logger="xllamacpp")
     with xlc.Server(make_params(model_path, n_parallel=1)) as s:
-        assert wait_for_log(caplog, "using llama.cpp's built-in 'gemma' template (architecture gemma3")
+        assert wait_for_log(caplog, "using llama.cpp's built-in 'gemma' format (architecture gemma3")
+        assert wait_for_log(caplog, "as llama.cpp's jinja template models/templates/google-gemma-2-2b-it.jinja")
         prompt = _prompt(s)
         assert "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n" in prompt, prompt
         assert "<|im_start|>" not in prompt
@@ -41,7 +42,7 @@ def test_a_kit_gemma3_gets_gemma_and_a_kit_llama_on_the_spm_vocabulary_gets_llam
         assert "<start_of_turn>user\nHi<end_of_turn>" in _prompt(s)
     with xlc.Server(make_params(moe_model, n_parallel=1)) as s:
         prompt = _prompt(s)
-        assert "[INST]" in prompt and "<|im_start|>" not in prompt, prompt
+        assert "[INST]" in prompt and "<|im_start|>" not in prompt, prompt  # llama2
 
 
 def test_a_kit_llama_whose_vocabulary_fits_no_built_in_keeps_llama_cpp_s_fallback(fim_model, caplog):
@@ -51,8 +52,14 @@ def test_a_kit_llama_whose_vocabulary_fits_no_built_in_keeps_llama_cpp_s_fallbac
     assert not any("built-in" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("explicit", [False, True])
-def test_the_choice_shows_in_props(model_path, explicit):
-    fields = {"chat_template": "gemma", "use_jinja": False} if explicit else {}
-    with xlc.Server(make_params(model_path, n_parallel=1, **fields)) as s:
-        assert s.handle("GET", "/props")["chat_template"] == "gemma"
+def test_the_choice_keeps_jinja_so_tools_are_taken(model_path):
+    with xlc.Server(make_params(model_path, n_parallel=1)) as s:
+        assert "<start_of_turn>" in s.handle("GET", "/props")["chat_template"]
+        r = s.handle_chat_completions({"messages": QUESTION, "max_tokens": 2, "tools": [
+            {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]})
+        assert r["choices"][0]["message"]["role"] == "assistant", r
+
+
+def test_without_a_jinja_template_for_the_format_it_is_the_built_in_without_jinja(moe_model):
+    with xlc.Server(make_params(moe_model, n_parallel=1)) as s:
+        assert s.handle("GET", "/props")["chat_template"] == "llama2"  # llama.cpp ships no jinja llama2

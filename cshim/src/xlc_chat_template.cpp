@@ -9,6 +9,10 @@
 //   - tokenizer: the candidate's own rendering of a short chat (llama_chat_apply_template)
 //     must contain control or user-defined tokens of this vocabulary (gemma's <start_of_turn>,
 //     llama3's <|eot_id|>); the one that contains most wins.
+// The built-in formats are not jinja, and llama.cpp's tools (which the web UI sends with every
+// chat) need jinja; so the facade then looks among the jinja templates llama.cpp ships
+// (models/templates, embedded at build time) for one that llama.cpp itself detects as that
+// format, and uses it with jinja on. Only without one does it set the name and turn jinja off.
 // Nothing fits: llama.cpp's fallback stays. An explicit chat_template always wins.
 #include "xlc_server.h"
 
@@ -70,6 +74,17 @@ std::vector<std::string> marker_tokens(const gguf_context * g) {
     return out;
 }
 
+struct shipped_template {
+    const char * name;
+    const char * source;
+};
+
+const shipped_template k_shipped[] = {
+#define XLC_CHAT_TEMPLATE(name, source) {name, source},
+#include "xlc_chat_templates.inc"
+#undef XLC_CHAT_TEMPLATE
+};
+
 std::string render(const char * name) {
     const llama_chat_message chat[] = {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}};
     const int32_t n = llama_chat_apply_template(name, chat, 4, true, nullptr, 0);
@@ -109,12 +124,28 @@ void default_chat_template(common_params & p) {
         }
     }
     if (best.empty()) return;
-    p.chat_template = best;
-    p.use_jinja = false;  // a built-in template is llama.cpp's own formatter, not a jinja source
-    LOG_INF("xllamacpp: %s has no chat template: using llama.cpp's built-in '%s' template "
-            "(architecture %s; %zu of its markers are tokens of this vocabulary), without jinja; "
+    // a shipped jinja template that llama.cpp detects as this format renders the sample as it does
+    const std::string expected = render(best.c_str());
+    const char * shipped = nullptr;
+    if (p.use_jinja) {
+        for (const auto & t : k_shipped) {
+            if (render(t.source) == expected) {
+                shipped = t.name;
+                p.chat_template = t.source;
+                break;
+            }
+        }
+    }
+    if (!shipped) {
+        p.chat_template = best;
+        p.use_jinja = false;  // a built-in format is llama.cpp's own formatter, not a jinja source
+    }
+    LOG_INF("xllamacpp: %s has no chat template: using llama.cpp's built-in '%s' format "
+            "(architecture %s; %zu of its markers are tokens of this vocabulary), %s%s%s; "
             "set chat_template to choose another\n",
-            p.model.path.c_str(), best.c_str(), arch.c_str(), best_score);
+            p.model.path.c_str(), best.c_str(), arch.c_str(), best_score,
+            shipped ? "as llama.cpp's jinja template models/templates/" : "without jinja",
+            shipped ? shipped : "", shipped ? ".jinja" : "");
 }
 
 } // namespace xlc
