@@ -234,3 +234,11 @@ def test_webui_off_answers_404_at_the_root(model_path):
         assert _get(s.listening_address + "/")[0] == 404
         status, body = _get(s.listening_address + "/sw.js")
         assert status == 200 and b"unregister" in body  # llama-server's self-removing worker
+
+
+def test_webui_config_json_reaches_the_ui_through_props(chat_server, model_path):
+    assert chat_server.handle("GET", "/props")["ui_settings"] == {"max_tokens": 24, "titleGenerationUseLLM": False}
+    p = make_params(model_path, n_parallel=1)
+    p.webui_config_json = json.dumps({"theme": "dark"})  # upstream xllamacpp's name for ui_config_json
+    with xlc.Server(p) as s:
+        assert s.handle("GET", "/props")["ui_settings"] == {"theme": "dark"}
