@@ -292,3 +292,19 @@ bump-check: build download models
 .PHONY: lint
 lint: build
 	$(PY) scripts/lint.py
+# --- keep-alive (#22) ------------------------------------------------------------------
+.PHONY: bench-keepalive
+# 32 raw http.client clients, no retries, on ours and on llama-server from the same tree (docs/reliability.md)
+bench-keepalive: build download models
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target llama-server
+	$(PY) bench/keepalive.py
+# --- web UI (#22) ----------------------------------------------------------------------
+# node/npm build llama.cpp's web UI into the library (cshim/build_ui.py, cached outside the checkout);
+# Debian's chromium runs its browser tests (tests/test_webui.py). Installed when missing and we are root.
+.PHONY: webui-deps
+deps: webui-deps
+webui-deps:
+	@missing="$$(command -v node >/dev/null || echo nodejs) $$(command -v npm >/dev/null || echo npm) $$(command -v chromium >/dev/null || echo chromium)"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null || echo "note: apt-get install $$missing failed"; \
+	  else echo "note: install $$missing (apt) for the web UI at / and its browser tests"; fi; fi

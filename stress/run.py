@@ -128,8 +128,8 @@ def table(results: dict) -> list:
         hang = int(r.get("outcome") == "hang")
         if name == "load":
             lat = r.get("latency_s", {})
-            rows.append(("load: 32 HTTP clients", r.get("requests", "-"),
-                         f"errors {r.get('errors', '-')}, keep-alive resets retried {r.get('keepalive_resets_retried', '-')}",
+            rows.append(("load: 32 HTTP clients, no retries", r.get("requests", "-"),
+                         f"errors {r.get('errors', '-')} {r.get('error_kinds') or ''}".rstrip(),
                          crash, hang,
                          "-", f"wall {r.get('wall_s')} s; latency p50 {lat.get('p50')} p95 {lat.get('p95')} "
                               f"p99 {lat.get('p99')} max {lat.get('max')} s"))

@@ -55,22 +55,14 @@ def load(case: dict) -> dict:
             if not hasattr(session, "s"):
                 session.s = requests.Session()
             t = time.perf_counter()
-            resets = 0
-            while True:
-                try:
-                    r = session.s.post(base + path, json=body, timeout=300)
-                    ok = r.status_code == 200 and (b"data: [DONE]" in r.content if body.get("stream") else "error" not in r.json())
-                    return ok, time.perf_counter() - t, r.status_code, resets
-                except requests.ConnectionError as e:
-                    # cpp-httplib (llama-server's HTTP layer, same rate there) now and then closes a reused
-                    # keep-alive connection without answering; HTTP clients retry that once on a new one
-                    if resets == 0 and "without response" in str(e):
-                        resets += 1
-                        session.s = requests.Session()
-                        continue
-                    return False, time.perf_counter() - t, type(e).__name__, resets
-                except requests.RequestException as e:
-                    return False, time.perf_counter() - t, type(e).__name__, resets
+            try:
+                r = session.s.post(base + path, json=body, timeout=300)
+                ok = r.status_code == 200 and (b"data: [DONE]" in r.content if body.get("stream") else "error" not in r.json())
+                return ok, time.perf_counter() - t, r.status_code
+            except requests.RequestException as e:
+                # no retry: a reused connection the server closed without saying so is an error
+                session.s = requests.Session()
+                return False, time.perf_counter() - t, type(e).__name__
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
@@ -79,7 +71,6 @@ def load(case: dict) -> dict:
     errors = [r for r in results if not r[0]]
     return {"outcome": "ok" if not errors else "errors", "requests": n, "clients": clients,
             "errors": len(errors), "error_kinds": sorted({str(e[2]) for e in errors})[:5],
-            "keepalive_resets_retried": sum(r[3] for r in results),
             "wall_s": round(wall, 1), "latency_s": _percentiles([r[1] for r in results])}
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 import xllamacpp as xlc
-from conftest import ROOT, kit_model, make_params
+from conftest import GEMMA_CHAT_TEMPLATE, ROOT, kit_model, make_params
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\S*)[^\n]*$")
+CARRIES_TEMPLATE = "# its GGUF carries a template with tools and thinking"
 MODEL_NAME = re.compile(r"""["'](models/[^"']+\.gguf)["']""")
 
 # what each model file named in the docs is here: the test model, or a kit model
@@ -91,6 +92,9 @@ def test_examples_run(page, model_path, make_serve, tmp_path):
     assert not unknown, f"{page.name} names model files the docs test does not know: {unknown} (add them to STANDS_FOR)"
     replace = {name: (kit_model(kind) if kind else model_path) for name, kind in STANDS_FOR.items()}
     replace["http://127.0.0.1:8080"] = make_serve.listening_address
+    # the test model's file has no template (it gets llama.cpp's gemma format, without tools or
+    # thinking): standing in for a file that carries one with both, it gets tests/templates' jinja
+    replace[CARRIES_TEMPLATE] = f"; params.chat_template = open({str(GEMMA_CHAT_TEMPLATE)!r}).read()"
     script = tmp_path / page.name.replace(".md", ".py")
     script.write_text(as_script(blocks, replace))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -3,6 +3,7 @@
 // listener, load the model, run the loop on its own thread); close() ends every
 // request in flight, HTTP or in-process, before it stops the loop and frees the model.
 #include "xlc_llama_adapter.h"
+#include "xlc_http_keep_alive.h"
 #include "xlc_params.h"
 #include "xlc_server.h"
 #include "xlc_speculative.h"
@@ -11,6 +12,7 @@
 #include "server-stream.h"
 
 #include <chrono>
+#include <cstdlib>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -148,9 +150,26 @@ void start_loop(xlc_server * srv) {
     }
 }
 
+// The idle keep-alive timeout: $XLLAMACPP_KEEP_ALIVE_TIMEOUT seconds, else k_keep_alive_s.
+time_t keep_alive_timeout() {
+    const char * text = std::getenv("XLLAMACPP_KEEP_ALIVE_TIMEOUT");
+    if (!text || !*text) return k_keep_alive_s;
+    char * end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    if (*end != '\0' || value < 1 || value > 3600) {
+        throw invalid(std::string("XLLAMACPP_KEEP_ALIVE_TIMEOUT must be a whole number of seconds from 1 to 3600, not '") +
+                      text + "'");
+    }
+    return value;
+}
+
 void start_http(xlc_server * srv) {
     const common_params & p = srv->params;
-    if (!srv->ctx_http.init(p)) {
+    // read by the listener's constructor, inside init() (xlc_http_keep_alive.h)
+    xlc_httplib::keep_alive_timeout_s = keep_alive_timeout();
+    const bool ok = srv->ctx_http.init(p);
+    xlc_httplib::keep_alive_timeout_s = 5;
+    if (!ok) {
         throw error(XLC_ERR_IO, "failed to initialise the HTTP server");
     }
     for (const auto & rt : srv->table) {
@@ -276,6 +295,7 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         check_model_file("draft model", p.speculative.draft.mparams.path);
         for (const auto & lora : p.lora_adapters) check_model_file("LoRA adapter", lora.path);
         prepare_params(p);
+        default_chat_template(p);
 
         srv->ctx_server = std::make_unique<server_context>();
         srv->routes = std::make_unique<server_routes>(p, *srv->ctx_server);

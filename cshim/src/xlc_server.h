@@ -4,6 +4,7 @@
 //   xlc_server_validate.cpp  request checks that run before llama.cpp's handlers
 //   xlc_server_sockets.cpp   ending the HTTP connections of a closing server
 //   xlc_url.cpp, xlc_sse.cpp path/query parsing and the SSE event splitter
+//   xlc_chat_template.cpp    a built-in chat template for a model file without one
 #pragma once
 
 #include "xlc_internal.h"
@@ -29,6 +30,11 @@ using handler_t = server_http_context::handler_t;
 // Fixed HTTP workers at the least (see prepare_params in xlc_server.cpp).
 constexpr int k_min_http_workers = 64;
 
+// How long an idle keep-alive connection stays open, advertised in `Keep-Alive: timeout=N`
+// (cpp-httplib's default, 5 s, closes connections clients are about to reuse);
+// $XLLAMACPP_KEEP_ALIVE_TIMEOUT overrides it.
+constexpr long k_keep_alive_s = 60;
+
 struct route {
     const char * method;
     std::string  path;  // may hold ":name" segments
@@ -48,6 +54,10 @@ struct model_facts {
 // Throws std::invalid_argument (a 400) with a message naming the offending field.
 void validate_request(const std::string & method, const std::string & route_path,
                       const std::string & body, const model_facts & facts);
+
+// When the model file has no chat template and chat_template is empty: llama.cpp's built-in
+// template its architecture and vocabulary call for, if one fits (xlc_chat_template.cpp).
+void default_chat_template(common_params & p);
 
 // How many xlc_server_handle() calls for `server` run on this thread (a stream callback
 // that calls close() runs inside one).

@@ -73,6 +73,12 @@ public:
         headers = inner_->headers;
         content_type = inner_->content_type;
         if (inner_->is_stream()) {
+            // llama-server's stream provider returns false after the last chunk, which cpp-httplib
+            // takes for a cancel: it closes the connection after every streamed answer, while the
+            // headers promise keep-alive, and a client that sends its next request on that socket
+            // before the FIN arrives loses it. The facade cannot change the provider, so it says so:
+            // the client opens a new connection for its next request (docs/reliability.md).
+            headers["Connection"] = "close";
             next = [this](std::string & out) -> bool {
                 if (srv_->closing.load()) {
                     out = format_oai_sse(json{{"error", format_error_response("the server is closing", ERROR_TYPE_UNAVAILABLE)}});
