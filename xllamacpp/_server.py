@@ -144,10 +144,11 @@ class Server(StreamMethods):
         failures: list[BaseException] = []
         if callback is not None:
             decode = _decoder(request if keep_form else None)
+            unpack = ffi.unpack  # bound once: this runs for every streamed token
 
-            def on_chunk(data, size, _user_data):
+            def on_chunk(data: Any, size: int, _user_data: Any) -> int:
                 try:
-                    return 1 if callback(decode(ffi.unpack(data, size))) else 0
+                    return 1 if callback(decode(unpack(data, size))) else 0
                 except BaseException as e:  # re-raised below, after the C side stops
                     failures.append(e)
                     return -1

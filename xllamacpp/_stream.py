@@ -13,7 +13,7 @@ after the events already queued, StreamOverflowError.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _json
 from ._errors import InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError, Status, XlcRuntimeError
@@ -30,6 +30,8 @@ _MAIN_THREAD = threading.main_thread().ident
 
 # what xlc_request_next returns
 _EVENT, _WHOLE, _EMPTY, _END = 1, 2, 0, -1
+# bound once: they run for every streamed token
+_next, _free, _unpack = lib.xlc_request_next, lib.xlc_free, ffi.unpack
 
 
 class StreamOverflowError(XlcRuntimeError):
@@ -107,15 +109,16 @@ class RequestReader:
         self._data = ffi.new("char **")
         self._len = ffi.new("size_t *")
 
-    def take(self, timeout_ms: int):
+    def take(self, timeout_ms: int) -> Tuple[int, Optional[bytes]]:
         """(kind, payload bytes) of the next event; (EMPTY, None) when none came in time."""
-        kind = lib.xlc_request_next(self.ptr, timeout_ms, self._data, self._len)
+        data = self._data
+        kind = _next(self.ptr, timeout_ms, data, self._len)
         if kind > 0:
-            ptr = self._data[0]
+            ptr = data[0]
             try:
-                return kind, ffi.unpack(ptr, self._len[0])
+                return kind, _unpack(ptr, self._len[0])
             finally:
-                lib.xlc_free(ptr)
+                _free(ptr)
         return kind, None
 
     def event(self, kind: int, payload: bytes) -> Any:
@@ -124,7 +127,8 @@ class RequestReader:
             if self.raw:
                 return payload
             event = self.decode(payload)
-            if self.raise_errors:
+            # the common case first: a dict without "error" (every token's event)
+            if self.raise_errors and (type(event) is not dict or "error" in event):
                 error = _error_in(event)
                 if error is not None:
                     raise RequestError.from_response(error)
