@@ -33,6 +33,8 @@ _MAIN_THREAD = threading.main_thread().ident
 
 # what xlc_request_next returns
 _EVENT, _WHOLE, _EMPTY, _END = 1, 2, 0, -1
+# bound once: they run for every streamed token
+_next, _free = lib.xlc_request_next, lib.xlc_free
 
 
 class StreamOverflowError(XlcRuntimeError):
@@ -115,13 +117,14 @@ class RequestReader:
 
     def take(self, timeout_ms: int) -> Tuple[int, Optional[bytes]]:
         """(kind, payload bytes) of the next event; (EMPTY, None) when none came in time."""
-        kind = lib.xlc_request_next(self.ptr, timeout_ms, self._data, self._len)
+        data = self._data
+        kind = _next(self.ptr, timeout_ms, data, self._len)
         if kind > 0:
-            ptr = cast("CData", self._data[0])
+            ptr = cast("CData", data[0])
             try:
                 return kind, c_bytes(ptr, cast(int, self._len[0]))
             finally:
-                lib.xlc_free(ptr)
+                _free(ptr)
         return kind, None
 
     def event(self, kind: int, payload: Optional[bytes]) -> Any:
@@ -131,7 +134,8 @@ class RequestReader:
             if self.raw:
                 return payload
             event = self.decode(payload)
-            if self.raise_errors:
+            # the common case first: a dict without "error" (every token's event)
+            if self.raise_errors and (type(event) is not dict or "error" in event):
                 error = _error_in(event)
                 if error is not None:
                     raise RequestError.from_response(error)

@@ -39,4 +39,7 @@ void params_check_ranges(const common_params & p);                           // 
 void params_check_server(const common_params & p);                           // all of them, and their relations
 std::vector<std::string> params_checked_fields();
 
+// xlc_model_defaults.cpp: defaults chosen from the model's metadata, for the fields not in `given`.
+void apply_model_defaults(common_params & p, const ojson & given);
+
 } // namespace xlc

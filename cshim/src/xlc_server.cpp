@@ -283,7 +283,8 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         srv = std::make_unique<xlc_server>();
         common_params & p = srv->params;
         p = make_params();
-        params_apply(p, parse_json(params_json, "params"));
+        const ojson given = parse_json(params_json, "params");
+        params_apply(p, given);
         if (p.model.path.empty()) {
             // upstream xllamacpp's words: llama-server starts its router when it has no model
             throw invalid("params.model.path is required: a Server loads one model "
@@ -294,6 +295,7 @@ xlc_status xlc_server_create(const char * params_json, xlc_server ** out) {
         check_model_file("multimodal projector", p.mmproj.path);
         check_model_file("draft model", p.speculative.draft.mparams.path);
         for (const auto & lora : p.lora_adapters) check_model_file("LoRA adapter", lora.path);
+        apply_model_defaults(p, given);  // before prepare_params: n_ctx as asked (xlc_model_defaults.cpp)
         prepare_params(p);
         default_chat_template(p);
 
