@@ -51,8 +51,14 @@ endif
 
 all: build
 
-build: venv lib ffi
+build: venv lib ffi $(VENV)/.installed
+
+# The editable install, again only when the metadata changes: the code and the libraries are read from the
+# checkout. setuptools' notice about editable installs is information only, so it is not shown.
+$(VENV)/.installed: pyproject.toml setup.py $(VENV)/.stamp
+	PYTHONWARNINGS="ignore:Editable installation" \
 	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
 
 # Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
 # Installed when missing and we are root.
