@@ -250,7 +250,7 @@ gpu-bundle: wheel models
 	cp dist/xllamacpp-*.whl $(GPU_BUNDLE)/wheels/
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d $(GPU_BUNDLE)/wheels cffi pycparser
-	xz -T2 -9 -c $(CUDA_LIB) > $(GPU_BUNDLE)/libxlc-cuda.so.xz
+	xz -T0 -6 -c $(CUDA_LIB) > $(GPU_BUNDLE)/libxlc-cuda.so.xz
 	cp $$(PYTHONPATH=tests $(PY) -c "import modelkit; print(modelkit.path('fim'))") $(GPU_BUNDLE)/model.gguf
 	@du -sb $(GPU_BUNDLE) | awk '{ printf "gpu bundle: %.1f MiB\n", $$1 / 1048576; exit ($$1 > 60 * 1048576) }'
 	rm -rf build/gpu-dry-venv && $(GPU_PYTHON) -m venv build/gpu-dry-venv

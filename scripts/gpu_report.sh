@@ -36,6 +36,7 @@ cd "$WORK/run"
 step "the CUDA library, asked for by name (the first CUDA call)"
 if [ "${XLC_GPU_DRY_RUN:-0}" = 1 ]; then
   XLLAMACPP_BACKEND=cuda "$PYTHON" -c "import xllamacpp" 2>&1 | tail -3 || true
+  "$PYTHON" -c "import xllamacpp as x; print('automatic:', x.library_choice)"
   step "dry run: stopped before the first CUDA call"
   exit 0
 fi

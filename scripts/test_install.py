@@ -70,11 +70,14 @@ class Environment:
     def inside(self, path: Path) -> str:
         return "/" + str(path.relative_to(self.root)) if self.root else str(path)
 
-    def run(self, args: List[str], timeout: int = 1200) -> subprocess.CompletedProcess:
+    def run(self, args: List[str], cwd: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
+        """Runs args in cwd (a folder of no checkout, so that `-c` and `-m` import the installed package)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XLLAMACPP_", "PYTHON", "PIP_"))}
         env.update(self.env)
-        cmd = (["chroot", str(self.root)] if self.root else []) + args
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        if self.root:  # chroot starts in the root's /
+            args = ["chroot", str(self.root), "/bin/sh", "-c", 'cd "$0" && exec "$@"', self.inside(cwd), *args]
+        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout,
+                              cwd=None if self.root else str(cwd))
 
 
 def pyenv_python(version: str) -> Optional[str]:
@@ -92,7 +95,9 @@ def debian_root(suite: str) -> Path:
         root.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
                         suite, str(root)], check=True)
-    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")  # the network, as this machine has it
+    # the network as this machine has it: its resolver, and its certificates (a proxy's CA may be among them)
+    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc" / "ssl" / "certs" / "ca-certificates.crt")
     for fs, args in (("proc", ["-t", "proc", "proc"]), ("dev", ["--bind", "/dev"])):  # what processes expect
         if not os.path.ismount(root / fs):
             subprocess.run(["mount", *args, str(root / fs)], check=True)
@@ -146,7 +151,7 @@ def environments(names: List[str]) -> List[Environment]:
     return out
 
 
-def check(env: Environment, index: Path, model: Path, scratch: Path) -> dict:
+def check(env: Environment, index: Path, model: Path, scratch: Path, tests: List[str]) -> dict:
     work = env.workdir(scratch)
     shutil.rmtree(work, ignore_errors=True)
     (work / "tests").mkdir(parents=True)
@@ -166,21 +171,21 @@ def check(env: Environment, index: Path, model: Path, scratch: Path) -> dict:
          "xllamacpp", "pytest", "requests"],
     ]
     for step in steps:
-        r = env.run(step)
+        r = env.run(step, work)
         if r.returncode != 0:
             return {"env": env.name, "ok": False, "error": (r.stdout + r.stderr)[-1500:]}
-    r = env.run([f"{venv}/bin/python", "-c", PROBE, env.inside(work / model.name)])
+    r = env.run([f"{venv}/bin/python", "-c", PROBE, env.inside(work / model.name)], work)
     if r.returncode != 0:
         return {"env": env.name, "ok": False, "error": r.stderr[-1500:]}
     probe = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("PROBE "))[6:])
     env.env["XLLAMACPP_TEST_MODEL"] = env.inside(work / model.name)
-    tests = env.run([f"{venv}/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                     *(env.inside(work / t) for t in THREAD_TESTS)])
-    summary = (tests.stdout.strip().splitlines() or ["no output"])[-1]
-    ok = (probe["tokens"] == 8 and tests.returncode == 0 and probe["module"].startswith(venv)
+    result = env.run([f"{venv}/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=3",
+                     *(env.inside(work / t) for t in tests)], work)
+    summary = (result.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
+    ok = (probe["tokens"] == 8 and result.returncode == 0 and probe["module"].startswith(venv)
           and (env.name != "cpython-3.13t" or probe["gil"] is False))
     return {"env": env.name, "ok": ok, **probe, "threads": summary, "seconds": round(time.perf_counter() - started),
-            **({} if tests.returncode == 0 else {"error": tests.stdout[-1500:]})}
+            **({} if result.returncode == 0 else {"error": result.stdout[-1500:]})}
 
 
 def table(results: List[dict]) -> str:
@@ -211,13 +216,14 @@ def main() -> None:
     ap.add_argument("--index", type=Path, default=ROOT / "dist" / "simple")
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "gemma-3-270m-q4_k_m.gguf")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--tests", nargs="+", default=THREAD_TESTS, help="the tests to run (default: the thread-safety ones)")
     args = ap.parse_args()
     if not (args.index / "xllamacpp" / "index.html").is_file():
         raise SystemExit(f"no xllamacpp in {args.index}: make wheels")
     results = []
     with tempfile.TemporaryDirectory(prefix="xlc-install-") as scratch:
         for env in environments(args.envs):
-            result = check(env, args.index.resolve(), args.model.resolve(), Path(scratch))
+            result = check(env, args.index.resolve(), args.model.resolve(), Path(scratch), args.tests)
             print(json.dumps(result), flush=True)
             results.append(result)
     print(table(results))
