@@ -162,13 +162,16 @@ def check(env: Environment, index: Path, model: Path, scratch: Path, tests: List
         os.link(model, work / model.name)
     except OSError:
         shutil.copy(model, work / model.name)
+    # pinned to the index's own version: where our wheel does not fit, pip would otherwise take upstream's
+    # xllamacpp from PyPI (seen on Debian 11 with a manylinux_2_35 wheel: it built upstream's sdist)
+    version = next(index.parent.glob("xllamacpp-*.whl")).name.split("-")[1]
     venv = env.inside(work / "venv")
     started = time.perf_counter()
     steps = [
         [env.python, "-m", "venv", venv],
         [f"{venv}/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
          "--index-url", f"file://{env.inside(work / 'dist' / 'simple')}", "--extra-index-url", PYPI,
-         "xllamacpp", "pytest", "requests"],
+         f"xllamacpp=={version}", "pytest", "requests"],
     ]
     for step in steps:
         r = env.run(step, work)
