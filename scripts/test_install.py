@@ -91,6 +91,7 @@ def debian_root(suite: str) -> Path:
     if not (root / "usr" / "bin" / "python3").exists():
         if not shutil.which("debootstrap"):
             subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=True)
+        unmount(root)  # never remove through a bind mount of this machine's /dev
         shutil.rmtree(root, ignore_errors=True)
         root.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
@@ -102,6 +103,12 @@ def debian_root(suite: str) -> Path:
         if not os.path.ismount(root / fs):
             subprocess.run(["mount", *args, str(root / fs)], check=True)
     return root
+
+
+def unmount(root: Path) -> None:
+    for fs in ("dev", "proc"):
+        if os.path.ismount(root / fs):
+            subprocess.run(["umount", str(root / fs)], check=True)
 
 
 def free_threaded_python() -> str:
@@ -224,11 +231,17 @@ def main() -> None:
     if not (args.index / "xllamacpp" / "index.html").is_file():
         raise SystemExit(f"no xllamacpp in {args.index}: make wheels")
     results = []
-    with tempfile.TemporaryDirectory(prefix="xlc-install-") as scratch:
-        for env in environments(args.envs):
-            result = check(env, args.index.resolve(), args.model.resolve(), Path(scratch), args.tests)
-            print(json.dumps(result), flush=True)
-            results.append(result)
+    envs = environments(args.envs)
+    try:
+        with tempfile.TemporaryDirectory(prefix="xlc-install-") as scratch:
+            for env in envs:
+                result = check(env, args.index.resolve(), args.model.resolve(), Path(scratch), args.tests)
+                print(json.dumps(result), flush=True)
+                results.append(result)
+    finally:
+        for env in envs:
+            if env.root:
+                unmount(env.root)
     print(table(results))
     if args.write:
         write_doc(results)
