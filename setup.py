@@ -74,12 +74,12 @@ class BuildPy(build_py):
             build_native(ROOT / "xllamacpp" / "lib")
         super().run()
         chosen = os.environ.get("XLLAMACPP_WHEEL_LIBS", "").split()
-        if chosen:
-            lib_dir = Path(self.build_lib) / "xllamacpp" / "lib"
-            shutil.rmtree(lib_dir, ignore_errors=True)
-            lib_dir.mkdir(parents=True)
-            for name in chosen:
-                shutil.copy2(ROOT / name, lib_dir / Path(name).name)
+        libraries = [ROOT / name for name in chosen] or sorted((ROOT / "xllamacpp" / "lib").glob("libxlc-*.so"))
+        lib_dir = Path(self.build_lib) / "xllamacpp" / "lib"
+        shutil.rmtree(lib_dir, ignore_errors=True)
+        lib_dir.mkdir(parents=True)
+        for path in libraries:
+            shutil.copy2(path, lib_dir / path.name)
 
 
 class PlatformDistribution(Distribution):

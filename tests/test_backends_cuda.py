@@ -13,7 +13,9 @@ import pytest
 from test_backends import choose, import_error
 from xllamacpp import _library
 
-CUDA_LIB = _library.LIB_DIR / "libxlc-cuda.so"
+# the package's own lib/, or the xllamacpp-cuda13 plugin's library where that is installed (make gpu-report)
+CUDA_LIB = next((c.path for c in _library._candidates([]) if c.backend == "cuda" and c.path.is_file()),
+                _library.LIB_DIR / "libxlc-cuda.so")
 pytestmark = pytest.mark.skipif(not CUDA_LIB.is_file(), reason="libxlc-cuda.so is not built: make test-cuda")
 
 

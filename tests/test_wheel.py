@@ -92,3 +92,22 @@ def test_pypy_venv_installs_the_wheel_and_completes(wheel, model_path, tmp_path)
         pytest.fail("pypy3 is not installed (`make deps` installs it)")
     out = install_and_complete(pypy, wheel, model_path, tmp_path)
     assert out["implementation"] == "pypy"
+
+
+def oldest_claimed_cpython() -> Path:
+    """CPython 3.9, the oldest that pyproject.toml claims, from pyenv (as on CI's machine)."""
+    found = sorted(Path.home().glob(".pyenv/versions/3.9.*/bin/python3.9"))
+    if not found:
+        pytest.fail("no CPython 3.9 under ~/.pyenv/versions: `pyenv install 3.9`")
+    return found[-1]
+
+
+def test_cpython_39_venv_installs_the_wheel_without_llguidance_and_completes(wheel, model_path, tmp_path):
+    # llguidance has no wheel for 3.9: the requirement's marker leaves it out, and schemas go to GBNF
+    out = install_and_complete(str(oldest_claimed_cpython()), wheel, model_path, tmp_path)
+    assert out["implementation"] == "cpython"
+    python = tmp_path / "venv" / "bin" / "python"
+    r = run([python, "-c", "import sys, importlib.util, xllamacpp as x; "
+             "print(sys.version_info[:2], importlib.util.find_spec('llguidance'), x.structured_output_engine())"],
+            cwd=str(tmp_path))
+    assert r.stdout.split("\n")[0] == "(3, 9) None gbnf", r.stdout

@@ -80,15 +80,6 @@ def _generated() -> dict[str, Any]:
     return {**params.ENUMS, **params.CONSTANTS, **params.STRUCTS}
 
 
-def _package_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("xllamacpp")
-    except metadata.PackageNotFoundError:  # a source tree that was never installed
-        return "0+unknown"
-
-
 def __getattr__(name: str) -> object:
     if name in _LAZY:
         value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
@@ -97,7 +88,7 @@ def __getattr__(name: str) -> object:
         value = {k: info[k] for k in ("build_number", "commit", "compiler")}
         value["build_target"] = info["target"]
     elif name == "__version__":
-        value = _package_version()
+        value = importlib.import_module("._library", __name__).package_version()
     elif name == "__all__":
         value = [*_NAMES, *_generated()]
     elif not name.startswith("__") and name in _generated():

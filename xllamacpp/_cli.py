@@ -308,7 +308,7 @@ def _why_this_library() -> str:
         return "XLLAMACPP_LIB names it"
     if os.environ.get("XLLAMACPP_BACKEND"):
         return f"XLLAMACPP_BACKEND={os.environ['XLLAMACPP_BACKEND']}"
-    found = sorted({b for b, p in _library._candidates() if p.is_file()},
+    found = sorted({c.backend for c in _library._candidates([]) if c.path.is_file()},
                    key=lambda b: _library.BACKENDS.index(b) if b in _library.BACKENDS else 99)
     order = ", ".join(_library.BACKENDS)
     return f"the first library that loads, in the order {order}; installed: {', '.join(found) or 'none'}"

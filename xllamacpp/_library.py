@@ -2,11 +2,16 @@
 
 Order: $XLLAMACPP_LIB (a path) wins; else $XLLAMACPP_BACKEND (cpu, cuda, hip,
 vulkan) picks the library; else the first GPU library (cuda, hip, vulkan) that
-loads and finds a GPU device, CPU last. Libraries are looked for in
-$XLLAMACPP_LIB_DIR, then in the package's lib/ folder. A library built for
-another ABI version is refused, and so is a CUDA or Vulkan library whose
-driver library is missing, by that library's name. ``choice`` records what
-was taken and why every other candidate was not.
+loads and finds a GPU device, CPU last. Each backend's library is looked for in
+$XLLAMACPP_LIB_DIR, then in the installed backend plugins, then in the
+package's lib/ folder. A plugin is a distribution (xllamacpp-vulkan,
+xllamacpp-cuda13) with an entry point in the group ``xllamacpp.backends``: its
+name is the backend, its object a module that names its library (LIBRARY) and
+the ABI version it was built for (XLC_ABI_VERSION). A library built for
+another ABI version is refused, and so is a CUDA or Vulkan library whose driver
+library is missing, by that library's name. ``choice`` records what was taken
+and why every other candidate was not; when nothing loads, the ImportError
+says what to install.
 
 A GPU library that loaded but found no device stays loaded, unused: unloading
 a library that has started llama.cpp's backends is not safe.
@@ -16,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple, cast
 
 from . import _json
 from ._errors import BY_STATUS, XlcError, XlcRuntimeError
@@ -31,6 +36,10 @@ LIB_DIR = Path(__file__).resolve().parent / "lib"
 # The library that a GPU backend's runtime cannot start without, probed first so that
 # its absence is named as such (a machine without the NVIDIA driver has no libcuda).
 DRIVER_LIBRARIES = {"cuda": ("libcuda.so.1", "the NVIDIA driver"), "vulkan": ("libvulkan.so.1", "the Vulkan loader")}
+# The entry point group of backend plugins, and the plugin (and pyproject.toml extra) that brings each GPU
+# backend: what an ImportError tells to install.
+PLUGIN_GROUP = "xllamacpp.backends"
+PLUGIN_DISTRIBUTIONS = {"cuda": ("xllamacpp-cuda13", "cuda13"), "vulkan": ("xllamacpp-vulkan", "vulkan")}
 # ggml_backend_dev_type values of GPU devices (GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU);
 # tests/test_backends.py checks them against llama.cpp's enum
 GPU_DEVICE_TYPES = (1, 2)
@@ -44,29 +53,42 @@ class Rejected(NamedTuple):
     reason: str
 
 
+class Candidate(NamedTuple):
+    """A library to try: from a folder, or from a plugin ("xllamacpp-vulkan 2026.12.11312.1")."""
+
+    backend: str
+    path: Path
+    plugin: str = ""
+    abi: Optional[int] = None  # the ABI version a plugin declares
+
+
 class LibraryChoice:
     """Which library was loaded, why, and why each other candidate was not.
 
-    ``cpu_variant`` (the CPU kernels in use: "native", or a portable build's variant) is asked
-    of the library at its first read, so that importing the package does not.
+    ``plugin`` names the plugin distribution and version the library came from ("" for the package's
+    own lib/ and the environment's paths). ``cpu_variant`` (the CPU kernels in use: "native", or a
+    portable build's variant) is asked of the library at its first read, so that importing the
+    package does not.
     """
 
-    __slots__ = ("backend", "path", "reason", "devices", "rejected", "_lib", "_cpu_variant")
+    __slots__ = ("backend", "path", "reason", "devices", "rejected", "plugin", "_lib", "_cpu_variant")
     backend: str
     path: Path
     reason: str
     devices: Tuple[str, ...]
     rejected: Tuple[Rejected, ...]
+    plugin: str
     _lib: "XlcLib"
     _cpu_variant: Optional[str]
 
     def __init__(self, backend: str, path: Path, reason: str, devices: Tuple[str, ...],
-                 rejected: Tuple[Rejected, ...], lib: "XlcLib", cpu_variant: Optional[str] = None):
+                 rejected: Tuple[Rejected, ...], lib: "XlcLib", cpu_variant: Optional[str] = None, plugin: str = ""):
         self.backend = backend
         self.path = path
         self.reason = reason
         self.devices = devices  # the GPU devices the library found
         self.rejected = rejected
+        self.plugin = plugin
         self._lib = lib
         self._cpu_variant = cpu_variant
 
@@ -78,10 +100,11 @@ class LibraryChoice:
 
     def __repr__(self) -> str:
         return (f"LibraryChoice(backend={self.backend!r}, path={str(self.path)!r}, reason={self.reason!r}, "
-                f"devices={self.devices!r}, rejected={self.rejected!r})")
+                f"devices={self.devices!r}, rejected={self.rejected!r}, plugin={self.plugin!r})")
 
     def __str__(self) -> str:
-        lines = [f"{self.backend}: {self.path} ({self.reason}; CPU kernels: {self.cpu_variant})"]
+        source = f"plugin {self.plugin}: " if self.plugin else ""
+        lines = [f"{self.backend}: {source}{self.path} ({self.reason}; CPU kernels: {self.cpu_variant})"]
         lines += [f"  not {r.backend}: {r.path} ({r.reason})" for r in self.rejected]
         return "\n".join(lines)
 
@@ -94,12 +117,49 @@ def _search_dirs() -> List[Path]:
     return dirs
 
 
-def _candidates() -> List[Tuple[str, Path]]:
-    """(backend, path) pairs in the order they are tried."""
+def package_version() -> str:
+    """The installed distribution's version (xlc.__version__), which the messages that say what to install name."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("xllamacpp")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+def _plugins(rejected: List[Rejected]) -> Dict[str, List[Candidate]]:
+    """The installed plugins' libraries by backend; a plugin that cannot say what it holds goes to rejected."""
+    import importlib
+    from importlib import metadata
+
+    found: Dict[str, List[Candidate]] = {}
+    seen = set()
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != PLUGIN_GROUP:
+                continue
+            label = f"{dist.metadata['Name']} {dist.version}"
+            if (label, ep.name) in seen:  # the same distribution on two sys.path entries
+                continue
+            seen.add((label, ep.name))
+            try:
+                module = importlib.import_module(ep.value.split(":")[0])
+                library = Path(module.LIBRARY)
+                abi = int(module.XLC_ABI_VERSION)
+            except Exception as e:  # ImportError, or a module without the two names
+                rejected.append(Rejected(ep.name, Path(ep.value), f"plugin {label} is broken ({type(e).__name__}: "
+                                         f"{e}); reinstall it: pip install --force-reinstall {dist.metadata['Name']}"))
+                continue
+            found.setdefault(ep.name, []).append(Candidate(ep.name, library, label, abi))
+    return found
+
+
+def _candidates(rejected: List[Rejected]) -> List[Candidate]:
+    """The candidates in the order they are tried."""
     explicit = os.environ.get("XLLAMACPP_LIB")
     if explicit:
         match = re.match(r"libxlc-(\w+)\.so", Path(explicit).name)
-        return [(match.group(1) if match else "XLLAMACPP_LIB", Path(explicit))]
+        return [Candidate(match.group(1) if match else "XLLAMACPP_LIB", Path(explicit))]
     wanted = os.environ.get("XLLAMACPP_BACKEND")
     if wanted:
         if wanted not in BACKENDS:
@@ -107,7 +167,23 @@ def _candidates() -> List[Tuple[str, Path]]:
         backends: Tuple[str, ...] = (wanted,)
     else:
         backends = BACKENDS
-    return [(b, d / f"libxlc-{b}.so") for b in backends for d in _search_dirs()]
+    plugins = _plugins(rejected)
+    out = []
+    for b in backends:
+        dirs = _search_dirs()
+        out += [Candidate(b, d / f"libxlc-{b}.so") for d in dirs[:-1]]
+        out += plugins.get(b, [])
+        out.append(Candidate(b, dirs[-1] / f"libxlc-{b}.so"))
+    return out
+
+
+def _how_to_install(backend: str) -> str:
+    if backend in PLUGIN_DISTRIBUTIONS:
+        dist, extra = PLUGIN_DISTRIBUTIONS[backend]
+        return f"install its plugin: pip install \"xllamacpp[{extra}]=={package_version()}\" (the {dist} wheel)"
+    if backend == "cpu":
+        return f"the package's own CPU library is missing or damaged: pip install --force-reinstall xllamacpp=={package_version()}"
+    return f"build it: make BACKEND={backend} lib (no {backend} plugin is published)"
 
 
 def _check_driver(backend: str) -> None:
@@ -132,24 +208,75 @@ def c_bytes(ptr: "CData", size: int) -> bytes:
     return data if isinstance(data, bytes) else bytes(cast(str, data), "latin-1")
 
 
-def _open(path: Path, backend: str = "") -> "XlcLib":
+# ELF's e_machine of the architectures the wheels are built for, by platform.machine()
+ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+
+
+def _check_elf(path: Path) -> None:
+    """Refuses what dlopen() would crash on or fail at vaguely: a file cut short (its mapped pages past the
+    end raise SIGBUS), not ELF at all, or built for another architecture."""
+    import platform
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(64)
+        if len(header) < 64 or header[:4] != b"\x7fELF":
+            raise OSError("cannot be loaded: not a shared library (no ELF header): the file is damaged")
+        if header[4] != 2 or header[5] != 1:
+            raise OSError("cannot be loaded: not a 64-bit little-endian library: it is for another platform")
+        machine, = struct.unpack_from("<H", header, 18)
+        phoff, shoff = struct.unpack_from("<QQ", header, 32)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", header, 54)
+        here = platform.machine()
+        if ELF_MACHINES.get(here, machine) != machine:
+            raise OSError(f"cannot be loaded: built for another architecture (ELF machine {machine}), not this "
+                          f"machine's {here}: install the wheel for this platform")
+        needed = shoff + shnum * shentsize
+        f.seek(phoff)
+        table = f.read(phnum * phentsize)
+        for i in range(min(phnum, len(table) // max(phentsize, 1))):
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
+            if p_type == 1:  # PT_LOAD
+                needed = max(needed, p_offset + p_filesz)
+    if needed > size:
+        raise OSError(f"cannot be loaded: truncated ({size} bytes of the {needed} its headers describe)")
+
+
+def _open(candidate: Candidate) -> "XlcLib":
+    path, backend = candidate.path, candidate.backend
+    expected = ffi.integer_const("XLC_ABI_VERSION")
+    if candidate.plugin and candidate.abi != expected:
+        raise OSError(f"plugin {candidate.plugin} is built for xlc ABI version {candidate.abi}, but xllamacpp "
+                      f"{package_version()} expects ABI version {expected}; install the plugin of this version: "
+                      f"pip install {candidate.plugin.split()[0]}=={package_version()}")
     if not path.is_file():
-        raise OSError("no such file")
+        raise OSError(f"no such file (plugin {candidate.plugin}: reinstall it)" if candidate.plugin else "no such file")
     _check_driver(backend)
     try:
-        lib = cast("XlcLib", ffi.dlopen(str(path)))
+        _check_elf(path)
+        try:
+            lib = cast("XlcLib", ffi.dlopen(str(path)))
+        except OSError as e:
+            raise OSError(f"cannot be loaded: {e}") from None
     except OSError as e:
-        raise OSError(f"cannot be loaded: {e}") from None
+        if not candidate.plugin:
+            raise
+        raise OSError(f"{e}; reinstall the plugin with its dependencies: "
+                      f"pip install --force-reinstall {candidate.plugin.split()[0]}") from None
     try:
         version = lib.xlc_abi_version()
     except (AttributeError, ffi.error):
         raise OSError("not an xllamacpp library (no xlc_abi_version symbol)") from None
-    expected = ffi.integer_const("XLC_ABI_VERSION")
     if version != expected:
         raise OSError(
             f"built for xlc ABI version {version}, but this xllamacpp expects {expected}; "
             "rebuild the library or reinstall the package"
         )
+    if candidate.plugin:
+        loaded = ffi.string(lib.xlc_backend()).decode()
+        if loaded != backend:
+            raise OSError(f"plugin {candidate.plugin} names a {backend} library, but it holds a {loaded} one")
     return lib
 
 
@@ -196,12 +323,13 @@ def _cpu_variant(lib: "XlcLib", path: Path) -> str:
 
 def load() -> Tuple["XlcLib", LibraryChoice]:
     """Loads the library as the module docstring says; returns (lib, LibraryChoice)."""
-    candidates = _candidates()
-    automatic = not (os.environ.get("XLLAMACPP_LIB") or os.environ.get("XLLAMACPP_BACKEND"))
     rejected: List[Rejected] = []
-    for backend, path in candidates:
+    candidates = _candidates(rejected)
+    automatic = not (os.environ.get("XLLAMACPP_LIB") or os.environ.get("XLLAMACPP_BACKEND"))
+    for candidate in candidates:
+        backend, path = candidate.backend, candidate.path
         try:
-            lib = _open(path, backend)
+            lib = _open(candidate)
         except OSError as e:
             rejected.append(Rejected(backend, path, str(e)))
             continue
@@ -229,10 +357,19 @@ def load() -> Tuple["XlcLib", LibraryChoice]:
                 _warn("%s: %s", path, reason)
         # a variant asked for is checked now (a bad one fails the import); else it is read when first needed
         variant = _cpu_variant(lib, path) if os.environ.get("XLLAMACPP_CPU_VARIANT") else None
-        choice = LibraryChoice(loaded, path, reason, devices, tuple(rejected), lib, variant)
+        choice = LibraryChoice(loaded, path, reason, devices, tuple(rejected), lib, variant, candidate.plugin)
         return lib, choice
     tried = "\n".join(f"  {r.path} ({r.backend}): {r.reason}" for r in rejected)
-    raise ImportError("could not load an xllamacpp library; tried:\n" + tried)
+    wanted = os.environ.get("XLLAMACPP_BACKEND")
+    if os.environ.get("XLLAMACPP_LIB"):
+        hint = "XLLAMACPP_LIB names a library that does not load"
+    elif wanted and all(r.reason == "no such file" for r in rejected):
+        hint = f"XLLAMACPP_BACKEND={wanted}, but no {wanted} library is installed: {_how_to_install(wanted)}"
+    elif wanted:
+        hint = f"XLLAMACPP_BACKEND={wanted}: its library does not load (see above); unset it to use the CPU library"
+    else:
+        hint = _how_to_install("cpu")
+    raise ImportError(f"could not load an xllamacpp library: {hint}; tried:\n" + tried)
 
 
 lib, choice = load()
