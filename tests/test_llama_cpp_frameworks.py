@@ -153,7 +153,8 @@ def test_langchain_and_llamaindex_run_on_the_compatibility_wheel(venv, model_pat
     # ChatLlamaCpp: invoke, stream, a forced tool and a pydantic structured output
     assert out["chat_invoke"].strip() and "".join(out["chat_stream"]) == out["chat_invoke"]
     (call,) = out["bind_tools"]
-    assert call["name"] == "Person" and set(call["args"]) == {"name", "age"} and isinstance(call["args"]["age"], int)
+    # pydantic's schema allows more properties; the two it requires are there, of their types
+    assert call["name"] == "Person" and {"name", "age"} <= set(call["args"]) and isinstance(call["args"]["age"], int)
     assert out["structured"]["type"] == "Person" and 0 <= out["structured"]["age"] <= 120
     # LlamaCppEmbeddings on the kit's 32-dimensional BERT
     assert len(out["embed_documents"]) == 2 and all(len(v) == 32 for v in out["embed_documents"])

@@ -165,10 +165,14 @@ class Llama:
         chat_template: Optional[str] = None,
         **kwargs: Any,
     ):
-        for name in kwargs:
+        fields = xlc.CommonParams.fields()
+        server_fields: Dict[str, Any] = {}  # this package's extension: llama-server's own parameters by name
+        for name, value in kwargs.items():
             if name in LEGACY_ARGUMENTS:
                 warnings.warn(f"Llama: {name} is no longer used by llama.cpp and is ignored", DeprecationWarning,
                               stacklevel=2)
+            elif name in fields and "." not in name:
+                server_fields[name] = value
             else:
                 # llama-cpp-python takes and drops any keyword; saying so helps find a misspelling
                 warnings.warn(f"Llama: unknown keyword argument {name!r} is ignored", RuntimeWarning, stacklevel=2)
@@ -298,6 +302,8 @@ class Llama:
             p.numa = 1 if numa is True else int(numa)  # GGML_NUMA_STRATEGY_DISTRIBUTE for True
         if lora_path:
             p.lora_adapters = [xlc.CommonAdapterLoraInfo(os.fspath(lora_path), float(lora_scale))]
+        for name, value in server_fields.items():
+            setattr(p, name, value)
         self._apply_chat(p, chat_format, chat_handler, chat_template)
         self._apply_draft(p, draft_model)
         try:
