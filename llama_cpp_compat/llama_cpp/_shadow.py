@@ -15,9 +15,13 @@ class ShadowingWarning(RuntimeWarning):
 def warn_if_shadowing() -> None:
     from importlib import metadata
 
-    try:
-        other = metadata.distribution(OTHER_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
+    for name in (OTHER_DISTRIBUTION, OTHER_DISTRIBUTION.replace("-", "_")):  # Python 3.9 does not normalize
+        try:
+            other = metadata.distribution(name)
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    else:
         return
     warnings.warn(
         f"both {OTHER_DISTRIBUTION} {other.version} and {THIS_DISTRIBUTION} are installed and both provide "
