@@ -58,9 +58,12 @@ build: venv lib ffi $(VENV)/.installed
 # files, which type checkers follow, not an import hook they cannot (tests/test_editable.py); the tree links
 # the files there were, so a module added or removed reinstalls. setuptools' notice about editable installs is
 # information only, so it is not shown.
-$(VENV)/.installed: pyproject.toml setup.py $(VENV)/.stamp $(filter-out xllamacpp/_xlc_ffi.py,$(wildcard xllamacpp/*.py xllamacpp/*.pyi))
+$(VENV)/.installed: pyproject.toml setup.py $(VENV)/.stamp llama_cpp_compat/pyproject.toml $(filter-out xllamacpp/_xlc_ffi.py,$(wildcard xllamacpp/*.py xllamacpp/*.pyi))
 	PYTHONWARNINGS="ignore:Editable installation" \
 	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps --config-settings editable_mode=strict -e .
+	@# llama_cpp (llama-cpp-python's API, llama_cpp_compat/) importable from .venv too
+	PYTHONWARNINGS="ignore:Editable installation" \
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e llama_cpp_compat
 	touch $@
 
 # Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
@@ -388,3 +391,23 @@ TEST_INSTALL_ENVS ?=
 test-install: wheel download
 	$(PY) scripts/simple_index.py dist
 	$(PY) scripts/test_install.py --write --model $(MODEL) $(TEST_INSTALL_ENVS)
+
+# --- llama_cpp: llama-cpp-python's API on our engine (#21, llama_cpp_compat/, docs/llama_cpp_compat.md) ---
+# wheel-llama-cpp: the pure-Python distribution xllamacpp-llama-cpp into dist/.
+# test-llama-cpp-frameworks: LangChain and LlamaIndex on it, in a virtual environment cached under
+# ~/.cache/xllamacpp (also run by `make test`, through tests/test_llama_cpp_frameworks.py).
+# bench-llama-cpp: llama-cpp-python 0.3.36 (bench-peers builds it) against ours, one instance, 1/4/8 threads.
+.PHONY: wheel-llama-cpp test-llama-cpp-frameworks bench-llama-cpp
+wheel-llama-cpp: venv
+	@mkdir -p dist
+	rm -rf build/wheel-llama-cpp llama_cpp_compat/build
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-llama-cpp llama_cpp_compat
+	rm -f dist/xllamacpp_llama_cpp-*.whl && cp build/wheel-llama-cpp/xllamacpp_llama_cpp-*.whl dist/
+	@ls -l dist/xllamacpp_llama_cpp-*.whl
+
+test-llama-cpp-frameworks: build download models
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/test_llama_cpp_frameworks.py
+
+bench-llama-cpp: build download
+	@[ -x bench/peers/llama-cpp-python/bin/python ] || $(MAKE) bench-peers
+	$(PY) bench/llama_cpp_compat.py --write

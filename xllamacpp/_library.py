@@ -379,7 +379,7 @@ BACKEND = choice.backend
 # The C types the package makes, parsed now on one thread: PyPy's cffi parses a type at its first use,
 # and two threads doing that at once (a request and the log thread) have been seen to get each other's
 # type ("cannot instantiate ctype 'struct xlc_server *'" for "int *"). A few microseconds.
-for _type in ("char **", "int *", "size_t *", "xlc_server **", "xlc_request **", "xlc_stream_callback",
+for _type in ("char **", "int *", "size_t *", "xlc_server **", "xlc_request **", "xlc_stream_callback", "xlc_vocab **", "int[]",
               "xlc_status"):
     ffi.typeof(_type)
 del _type

@@ -36,7 +36,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python module refuses a
  * library whose xlc_abi_version() differs from the one it was generated from. */
-#define XLC_ABI_VERSION 3
+#define XLC_ABI_VERSION 4
 
 typedef enum xlc_status {
     XLC_OK                   = 0,
@@ -238,6 +238,30 @@ XLC_API void xlc_request_free(xlc_request * request);
 /* Waits until every request started on server has ended (xlc_server_close() ends them); call before
  * xlc_server_free() when requests were started. */
 XLC_API void xlc_server_wait_requests(xlc_server * server);
+
+/* --- a model file's vocabulary alone (xlc_vocab.cpp) ---------------------- */
+
+typedef struct xlc_vocab xlc_vocab;
+
+/* Loads only the vocabulary and metadata of a GGUF model (llama.cpp's vocab_only: no weights, no
+ * context), so that vocabulary-only files open too. *out is released with xlc_vocab_free(). */
+XLC_API xlc_status xlc_vocab_open(const char * model_path, xlc_vocab ** out);
+
+/* JSON in *out (caller frees): {"n_vocab", "n_ctx_train", "n_embd", "bos", "eos", "nl", "sep", "fim_pre",
+ * "fim_suf", "fim_mid" (token ids, -1 when none), "add_bos", "add_eos", "metadata": {key: value as text}}. */
+XLC_API xlc_status xlc_vocab_info(const xlc_vocab * vocab, char ** out);
+
+/* llama_tokenize of the len bytes at text, as a JSON array of token ids in *out (caller frees). */
+XLC_API xlc_status xlc_vocab_tokenize(const xlc_vocab * vocab, const char * text, size_t len, int add_special,
+                                      int parse_special, char ** out);
+
+/* The pieces of n_tokens tokens (llama_token_to_piece, no space stripped; special: render special tokens),
+ * concatenated into *out (caller frees; the bytes may hold NULs) with their length in *out_len. */
+XLC_API xlc_status xlc_vocab_pieces(const xlc_vocab * vocab, const int * tokens, size_t n_tokens, int special,
+                                    char ** out, size_t * out_len);
+
+/* Releases a vocabulary. NULL is a no-op. */
+XLC_API void xlc_vocab_free(xlc_vocab * vocab);
 
 /* XLC_CDEF_END */
 
