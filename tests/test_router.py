@@ -16,7 +16,7 @@ import pytest
 import requests
 
 import xllamacpp as xlc
-from routerkit import Serve, children, models_dir, sse_events, wait_gone
+from routerkit import Serve, children, models_dir, sse_events
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
 BASE_FLAGS = ["-c", "1024", "-t", "2", "-tb", "2", "--no-warmup"]
@@ -43,8 +43,7 @@ def test_models_lists_every_model_with_llama_servers_fields(router, mdir):
     assert gemma["path"] == str(mdir / "gemma.gguf")  # README's field, which llama-server's router omits
     assert gemma["status"]["value"] in ("unloaded", "loaded")
     assert gemma["object"] == "model" and gemma["owned_by"] == "llamacpp" and gemma["source"] == "models_dir"
-    assert router.get("/v1/models").json()["data"] == listed["data"] or \
-        {m["id"] for m in router.get("/v1/models").json()["data"]} == set(by_id)
+    assert {m["id"] for m in router.get("/v1/models").json()["data"]} == set(by_id)
     props = router.get("/props").json()
     assert props["role"] == "router" and props["max_instances"] == 4 and props["models_autoload"] is True
 
@@ -290,4 +289,3 @@ def test_the_router_process_loads_no_model(router):
     assert children(router.proc.pid)  # the models run in its children
     for pid in children(router.proc.pid):
         assert os.path.basename(open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]).startswith(b"python")
-    assert not wait_gone([], 0)

@@ -63,13 +63,15 @@ class ModelProcess:
     """
 
     def __init__(self, name: str, args: list, *, params_json: Optional[dict] = None, stop_timeout: float = 10.0,
-                 on_exit: Optional[Callable[["ModelProcess"], None]] = None, env: Optional[dict] = None):
+                 on_exit: Optional[Callable[["ModelProcess"], None]] = None, env: Optional[dict] = None,
+                 listen: tuple = ("127.0.0.1", 0)):
         self.name = name
         self.args = list(args)
         self.params_json = params_json
         self.stop_timeout = stop_timeout
         self.on_exit = on_exit
         self.extra_env = dict(env or {})
+        self.listen = listen  # (host, port) of the child's HTTP listener; port 0 picks a free one
         self.logger = logging.getLogger(f"xllamacpp.model.{name}")
         self.port = 0
         self.address = ""
@@ -103,7 +105,8 @@ class ModelProcess:
         return list(self._lines)
 
     def command(self) -> list:
-        return [sys.executable, "-m", "xllamacpp", "serve", *self.args, "--host", "127.0.0.1", "--port", "0"]
+        host, port = self.listen
+        return [sys.executable, "-m", "xllamacpp", "serve", *self.args, "--host", host, "--port", str(port)]
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -216,7 +219,8 @@ class ModelProcess:
     def connect(self, timeout: Optional[float] = None) -> http.client.HTTPConnection:
         if not self._ready.is_set() or self._ended.is_set():
             raise self.failure("is not running")
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        host = self.listen[0] if self.listen[0] not in ("0.0.0.0", "") else "127.0.0.1"
+        return http.client.HTTPConnection(host, self.port, timeout=timeout)
 
     def gone_error(self, exc: BaseException) -> XlcError:
         """The error for a request whose connection to the child broke: the child's end, once it is reaped."""

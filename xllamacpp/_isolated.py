@@ -55,12 +55,14 @@ class IsolatedServer(RemoteMethods, Server):
         self._show_address = port != -1
         if port == -1:
             values.pop("port", None)  # the child needs its port; this object shows none
-        name = common_params.model_alias if isinstance(getattr(common_params, "model_alias", None), str) else ""
-        name = name or os.path.splitext(os.path.basename(common_params.model.path))[0]
-        args = [] if port in (0, -1) else ["--port", str(port)]
-        self._model = SupervisedModel(name, args, path=common_params.model.path, params_json=values,
+        values.pop("hostnames", None)
+        name = os.path.splitext(os.path.basename(common_params.model.path))[0]
+        hosts = common_params.hostnames
+        host = hosts[0] if isinstance(hosts, (list, tuple)) and hosts and port not in (0, -1) else "127.0.0.1"
+        self._model = SupervisedModel(name, [], path=common_params.model.path, params_json=values,
                                       stop_timeout=stop_timeout, crash_limit=crash_limit, crash_window=crash_window,
-                                      rpc_servers=common_params.rpc_servers or "")
+                                      rpc_servers=common_params.rpc_servers or "",
+                                      listen=(host, port if port > 0 else 0))
         self._model.ensure(explicit=True)
         self._finalizer = weakref.finalize(self, self._model.unload)
 

@@ -89,7 +89,7 @@ class Exchange:
                 try:
                     line = self.response.readline()
                 except (OSError, http.client.HTTPException, ValueError) as e:
-                    if self._conn is None:
+                    if self._conn is None or self._cancelled_flag:
                         return  # cancelled from another thread
                     raise unavailable(self.child.gone_error(e)) from None
                 if not line:  # the end; a child that died mid-chunk raised above

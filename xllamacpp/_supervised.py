@@ -33,7 +33,7 @@ class SupervisedModel:
     def __init__(self, name: str, args: list, *, path: str = "", params_json: Optional[dict] = None,
                  stop_timeout: float = STOP_TIMEOUT, crash_limit: int = CRASH_LIMIT,
                  crash_window: float = CRASH_WINDOW, on_change: Optional[Callable[["SupervisedModel"], None]] = None,
-                 rpc_servers: str = ""):
+                 rpc_servers: str = "", listen: tuple = ("127.0.0.1", 0)):
         self.name = name
         self.args = list(args)
         self.path = path
@@ -42,6 +42,7 @@ class SupervisedModel:
         self.crash_limit = crash_limit
         self.crash_window = crash_window
         self.rpc_servers = rpc_servers
+        self.listen = listen
         self.on_change = on_change
         self.process: Optional[ModelProcess] = None
         self.status = UNLOADED
@@ -83,7 +84,7 @@ class SupervisedModel:
         if process is None or not process.alive or not process.port:
             return False
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", process.port, timeout=2)
+            conn = process.connect(timeout=2)
             conn.request("GET", "/props")
             props = _json.loads(conn.getresponse().read())
             conn.close()
@@ -126,7 +127,7 @@ class SupervisedModel:
                 before_start()
             self._probe_rpc()
             process = ModelProcess(self.name, self.args, params_json=self.params_json,
-                                   stop_timeout=self.stop_timeout, on_exit=self._on_exit)
+                                   stop_timeout=self.stop_timeout, on_exit=self._on_exit, listen=self.listen)
             with self._cond:
                 self.process = process
             process.start()
