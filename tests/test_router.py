@@ -289,3 +289,20 @@ def test_the_router_process_loads_no_model(router):
     assert children(router.proc.pid)  # the models run in its children
     for pid in children(router.proc.pid):
         assert os.path.basename(open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]).startswith(b"python")
+
+
+def test_a_model_sleeps_on_idle_and_wakes_on_a_request(mdir, tmp_path):
+    preset = tmp_path / "sleepy.ini"
+    preset.write_text("[gemma]\nsleep-idle-seconds = 1\n")
+    with xlc.Router(models_dir=str(mdir), models_preset=str(preset), args=BASE_FLAGS) as router:
+        assert router.handle_completions({"model": "gemma", "prompt": "Hi", "max_tokens": 2})["choices"]
+        deadline = time.monotonic() + 20
+        status = ""
+        while time.monotonic() < deadline:
+            status = {m["id"]: m for m in router.models()}["gemma"]["status"]["value"]
+            if status == "sleeping":
+                break
+            time.sleep(0.2)
+        assert status == "sleeping"
+        assert router.handle_completions({"model": "gemma", "prompt": "Hi", "max_tokens": 2})["choices"]
+        assert {m["id"]: m for m in router.models()}["gemma"]["status"]["value"] == "loaded"

@@ -59,7 +59,9 @@ class IsolatedServer(RemoteMethods, Server):
         name = os.path.splitext(os.path.basename(common_params.model.path))[0]
         hosts = common_params.hostnames
         host = hosts[0] if isinstance(hosts, (list, tuple)) and hosts and port not in (0, -1) else "127.0.0.1"
-        self._model = SupervisedModel(name, [], path=common_params.model.path, params_json=values,
+        rpc = common_params.rpc_servers or ""
+        # the RPC servers are named again in the child, whose process must attach their devices itself
+        self._model = SupervisedModel(name, ["--rpc", rpc] if rpc else [], path=common_params.model.path, params_json=values,
                                       stop_timeout=stop_timeout, crash_limit=crash_limit, crash_window=crash_window,
                                       rpc_servers=common_params.rpc_servers or "",
                                       listen=(host, port if port > 0 else 0))

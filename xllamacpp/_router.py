@@ -133,6 +133,7 @@ class Router(RemoteMethods):
 
         limit, window = self._crash
         params_json = None
+        python_path = python_rpc = ""
         head: List[str] = []
         if spec["source"] == "python":
             value = spec["value"]
@@ -143,7 +144,8 @@ class Router(RemoteMethods):
                     raise InvalidArgumentError(f"model '{name}': no model: set params.model.path")
                 params_json = dict(value._json())
                 params_json.pop("port", None)
-                params_json.pop("hostname", None)
+                params_json.pop("hostnames", None)
+                python_path, python_rpc = value.model.path, value.rpc_servers or ""
             else:
                 raise InvalidTypeError(f"model '{name}': a CommonParams or a GGUF path, not {type(value).__name__}")
         else:
@@ -166,15 +168,18 @@ class Router(RemoteMethods):
                 stop_timeout = float(option.value)
             elif option.env == _preset.PRESET_ONLY["load-on-startup"]:
                 load_on_startup = _preset.truthy(option.value)
+        if python_rpc:  # the child's process attaches the RPC servers' devices itself
+            head = ["--rpc", python_rpc]
         args = head + _preset.to_args(options) + self._args + ["--alias", name]
         path = spec.get("path", "") or (section.get("LLAMA_ARG_MODEL") if section is not None else "") or ""
-        if params_json is not None:
-            path = params_json.get("model.path", "") or path
-        elif head and head[0] == "--model":
-            path = head[1]
         rpc = ""
         if params_json is not None:
-            rpc = str(params_json.get("rpc_servers", "") or "")
+            path, rpc = python_path, python_rpc
+        elif head and head[0] == "--model":
+            path = head[1]
+        for i, arg in enumerate(args[:-1]):  # the RPC servers a flag names, probed before each start
+            if arg == "--rpc":
+                rpc = args[i + 1]
         model = SupervisedModel(name, args, path=path, params_json=params_json, stop_timeout=stop_timeout,
                                 crash_limit=limit, crash_window=window, on_change=self._changed, rpc_servers=rpc)
         entry = _Entry(model, "preset" if spec["source"] == "preset" else spec["source"],
