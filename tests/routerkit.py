@@ -28,6 +28,16 @@ def models_dir(root: Path, files: dict) -> Path:
     return root
 
 
+EMBEDDER_PRESET = "[embedder]\nembedding = true\n"  # llama-server serves embeddings only when told to
+
+
+def embedder_preset(root: Path) -> Path:
+    """A preset that makes the model "embedder" of a models directory serve embeddings."""
+    path = root / "embedder.ini"
+    path.write_text(EMBEDDER_PRESET)
+    return path
+
+
 def children(pid: int) -> list:
     """The live processes whose parent is pid."""
     out = []

@@ -21,6 +21,7 @@ import pytest
 
 import xllamacpp as xlc
 from conftest import make_params
+from xllamacpp._router import RoutedModel
 from test_async import (test_a_raising_consumer_surfaces_its_exception, test_async_callback_form,  # noqa: F401
                         test_async_stream_equals_callback_stream, test_awaitable_forms_answer_as_the_sync_ones,
                         test_cancelling_the_task_stops_the_generation_and_frees_the_slot,
@@ -51,7 +52,7 @@ NOT_ROUTED = {"test_no_model_or_unknown_parameter_raise_value_error", "test_garb
               "test_a_server_collected_with_a_stream_left_running"}
 
 
-class RoutedServer(xlc._router.RoutedModel):
+class RoutedServer(RoutedModel):
     """A Router of one model, seen through its model (the test's Server): closing it closes the router."""
 
     def __init__(self, params):

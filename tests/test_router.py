@@ -16,7 +16,7 @@ import pytest
 import requests
 
 import xllamacpp as xlc
-from routerkit import Serve, children, models_dir, sse_events
+from routerkit import embedder_preset, Serve, children, models_dir, sse_events
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
 BASE_FLAGS = ["-c", "1024", "-t", "2", "-tb", "2", "--no-warmup"]
@@ -28,8 +28,13 @@ def mdir(tmp_path_factory, model_path, embedding_model):
 
 
 @pytest.fixture(scope="module")
-def router(mdir):
-    serve = Serve.ours("--models-dir", str(mdir), *BASE_FLAGS)
+def preset(mdir):
+    return str(embedder_preset(mdir.parent))
+
+
+@pytest.fixture(scope="module")
+def router(mdir, preset):
+    serve = Serve.ours("--models-dir", str(mdir), "--models-preset", preset, *BASE_FLAGS)
     yield serve
     serve.stop()
 
@@ -140,8 +145,8 @@ def test_a_request_for_a_model_that_is_unloading_waits_and_is_served(router):
 # --- the Python router ------------------------------------------------------------------------
 
 
-def test_python_router_routes_by_model_and_loads_lru(mdir, model_path):
-    router = xlc.Router(models_dir=str(mdir), models_max=1, args=BASE_FLAGS)
+def test_python_router_routes_by_model_and_loads_lru(mdir, model_path, preset):
+    router = xlc.Router(models_dir=str(mdir), models_preset=preset, models_max=1, args=BASE_FLAGS)
     try:
         assert {m["id"] for m in router.models()} == {"gemma", "embedder"}
         r = router.handle_completions({"model": "gemma", "prompt": "Hi", "max_tokens": 2})
@@ -172,7 +177,7 @@ def test_python_router_routes_by_model_and_loads_lru(mdir, model_path):
         router.close()
 
 
-def test_async_forms_of_the_router(mdir):
+def test_async_forms_of_the_router(mdir, preset):
     import asyncio
 
     async def main(aroute):
@@ -180,21 +185,21 @@ def test_async_forms_of_the_router(mdir):
         events = [e async for e in aroute.stream_completions({"model": "gemma", "prompt": "Hi", "max_tokens": 3})]
         return r, events
 
-    with xlc.Router(models_dir=str(mdir), args=BASE_FLAGS) as router:
+    with xlc.Router(models_dir=str(mdir), models_preset=preset, args=BASE_FLAGS) as router:
         r, events = asyncio.run(main(xlc.AsyncServer(router)))
     assert r["usage"]["completion_tokens"] == 2 and len(events) >= 3
 
 
-def test_models_max_zero_and_negative_mean_no_limit(mdir):
+def test_models_max_zero_and_negative_mean_no_limit(mdir, preset):
     for limit in (0, -1):
-        with xlc.Router(models_dir=str(mdir), models_max=limit, args=BASE_FLAGS) as router:
+        with xlc.Router(models_dir=str(mdir), models_preset=preset, models_max=limit, args=BASE_FLAGS) as router:
             router.load("gemma")
             router.load("embedder")
             assert {m["status"]["value"] for m in router.models()} == {"loaded"}
 
 
-def test_no_autoload_refuses_a_stopped_model(mdir):
-    serve = Serve.ours("--models-dir", str(mdir), "--no-models-autoload", *BASE_FLAGS)
+def test_no_autoload_refuses_a_stopped_model(mdir, preset):
+    serve = Serve.ours("--models-dir", str(mdir), "--models-preset", preset, "--no-models-autoload", *BASE_FLAGS)
     try:
         r = serve.post("/v1/completions", {"model": "gemma", "prompt": "x", "max_tokens": 1})
         assert r.status_code == 400 and r.json()["error"]["message"] == "model is not loaded"
@@ -258,7 +263,7 @@ def test_a_preset_file_gives_each_model_its_flags(mdir, model_path, tmp_path):
 @pytest.mark.parametrize("text, line, what", [
     ("[gemma]\nc = 1024\nno-such-flag = 1\n", 3, "option 'no-such-flag' not recognized in preset 'gemma'"),
     ("[gemma]\n\nctx-size = lots\n", 3, "option 'ctx-size' = 'lots'"),
-    ("[gemma]\nmmap = maybe\n", 2, "is a flag"),
+    ("[gemma]\nwarmup = maybe\n", 2, "is a flag"),
     ("[gemma]\nstop-timeout = -3\n", 2, "stop-timeout takes seconds"),
     ("c = 1\nthis is not ini\n", 2, "not a section"),
     ("[lonely]\nc = 512\n", 1, "names no model"),

@@ -81,6 +81,7 @@ class ModelProcess:
         self._ended = threading.Event()
         self._stopping = False
         self._proc: Optional[subprocess.Popen] = None
+        self._last_level = logging.INFO
 
     # --- state ---------------------------------------------------------------
 
@@ -209,8 +210,14 @@ class ModelProcess:
             return
         level_name, _, text = line.partition(" ")
         level = _LEVELS.get(level_name)
-        if level is None:  # written to stderr by llama.cpp or ggml directly (an abort's message)
-            level, text = logging.WARNING, line
+        if level is None:
+            if line[0] in " \t":  # the next line of a record of several lines
+                level, text = self._last_level, line
+            elif line.startswith("xllamacpp: "):  # what `xllamacpp serve` prints
+                level, text = logging.INFO, line
+            else:  # written to stderr by llama.cpp or ggml directly (an abort's message)
+                level, text = logging.WARNING, line
+        self._last_level = level
         self._lines.append(text)
         self.logger.log(level, "%s", text)
 

@@ -210,22 +210,24 @@ def _parse_serve_args(args: list):
     import xllamacpp as xlc
 
     base = os.environ.get("XLLAMACPP_PARAMS")
+    parsed = xlc.CommonParams.from_args(args)
     if not base or os.environ.get("XLLAMACPP_SUPERVISED") != "1":
-        return xlc.CommonParams.from_args(args)
-    from ._library import call_out, lib
-
-    text = call_out(lib.xlc_params_from_args, base.encode(), json.dumps(args).encode())
-    return xlc.CommonParams._from_full(json.loads(text))
+        return parsed
+    # the supervisor's CommonParams as they are (as an in-process Server takes them), then what the flags
+    # set; llama.cpp's parser starts from llama-server's own defaults (n_parallel auto, ...), which are not flags
+    plain = xlc.CommonParams.from_args([])._json()
+    by_flags = {k: v for k, v in parsed._json().items() if plain.get(k, parsed) != v}
+    return xlc.CommonParams._from_full({**json.loads(base), **by_flags})
 
 
 def _stop_at_eof(stop: threading.Event) -> None:
     """A supervised child stops when its stdin ends: its supervisor is gone, however it went."""
 
     def watch() -> None:
-        try:
-            while sys.stdin.buffer.read(4096):
+        try:  # the descriptor, not sys.stdin: a daemon thread in a buffered read breaks interpreter exit
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         stop.set()
         # a close that hangs must not leave an orphan behind

@@ -402,13 +402,19 @@ class AsyncRemote:
         stream = await self._run(open_stream, *args)
         done = object()
 
+        def hand(item: tuple) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: no reader is left
+                stream.cancel()
+
         def pump() -> None:
             try:
                 for event in stream:
-                    loop.call_soon_threadsafe(queue.put_nowait, (True, event))
-                loop.call_soon_threadsafe(queue.put_nowait, (True, done))
+                    hand((True, event))
+                hand((True, done))
             except BaseException as e:  # noqa: BLE001 - handed to the reader
-                loop.call_soon_threadsafe(queue.put_nowait, (False, e))
+                hand((False, e))
 
         threading.Thread(target=pump, name="xllamacpp-remote-stream", daemon=True).start()
         try:

@@ -29,7 +29,6 @@ from ._supervised import CRASH_LIMIT, CRASH_WINDOW, STOP_TIMEOUT, SupervisedMode
 if TYPE_CHECKING:
     from ._params import CommonParams
 
-MODELS_MAX = 4  # llama-server's --models-max default
 MAKE_ROOM_WAIT = 600.0  # how long a request waits for a models_max slot held by busy models
 _DRAFT_PREFIXES = ("mtp-", "dspark-", "dflash-")  # llama.cpp's draft sidecar files (common/preset.cpp)
 
@@ -76,15 +75,19 @@ class Router(RemoteMethods):
 
     ``args``: llama-server flags for every model (the router's own command line); a preset's
     ``[*]`` section, then a model's own section, then ``args`` (highest) make a model's flags.
-    ``models_max``: models running at once (0 or less: no limit); the least recently used idle one
+    ``models_max``: models running at once (default llama-server's, 4; 0 or less: no limit); the least recently used idle one
     is stopped to make room. ``autoload``: a request for a stopped model starts it.
     """
 
     def __init__(self, models: Optional[Mapping[str, Union["CommonParams", str]]] = None, *,
                  models_dir: Optional[str] = None, models_preset: Optional[str] = None,
-                 models_max: int = MODELS_MAX, autoload: bool = True, args: Iterable[str] = (),
+                 models_max: Optional[int] = None, autoload: bool = True, args: Iterable[str] = (),
                  stop_timeout: float = STOP_TIMEOUT, crash_limit: int = CRASH_LIMIT,
                  crash_window: float = CRASH_WINDOW):
+        if models_max is None:  # llama-server's --models-max default
+            from ._params import FIELDS
+
+            models_max = int(FIELDS["models_max"]["default"])
         if isinstance(models_max, bool) or not isinstance(models_max, int):
             raise InvalidTypeError(f"models_max must be an int, not {models_max!r}")
         if crash_limit < 1 or crash_window <= 0 or stop_timeout < 0:
@@ -408,4 +411,4 @@ def _ini(name: str, section: _preset.Section) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-__all__ = ["MODELS_MAX", "RoutedModel", "Router", "scan_models_dir"]
+__all__ = ["RoutedModel", "Router", "scan_models_dir"]
