@@ -104,7 +104,8 @@ def test_load_unload_and_events(router):
             for line in r.iter_lines():
                 if line.startswith(b"data: "):
                     events.append(json.loads(line[6:]))
-                    if events[-1]["model"] == "embedder" and events[-1]["data"]["status"] == "unloaded":
+                    mine = [e["data"]["status"] for e in events if e["model"] == "embedder"]
+                    if mine[-3:] == ["loading", "loaded", "unloaded"]:
                         got_unloaded.set()
                         return
 
@@ -242,7 +243,7 @@ stop-timeout = 2
 [custom]
 model = {model}
 ctx-size = 512   ; a comment after a value
-LLAMA_ARG_THREADS_BATCH = 2
+LLAMA_ARG_UBATCH = 256
 """
 
 

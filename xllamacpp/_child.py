@@ -196,13 +196,18 @@ class ModelProcess:
                     self.logger.exception("on_exit of model '%s' failed", self.name)
 
     def _line(self, line: str) -> None:
-        if line.startswith(READY):
-            self.address = line[len(READY):].strip()
+        # stdout and stderr share the pipe: llama.cpp may have left a line unfinished before these
+        at = line.find(READY)
+        if at >= 0:
+            self._line(line[:at])
+            self.address = line[at + len(READY):].strip()
             self.port = int(self.address.rsplit(":", 1)[1])
             self._ready.set()
             return
-        if line.startswith(ERROR):
-            info = _json.loads(line[len(ERROR):])
+        at = line.find(ERROR)
+        if at >= 0:
+            self._line(line[:at])
+            info = _json.loads(line[at + len(ERROR):])
             cls = _ERRORS.get(info.get("class"), ModelLoadError)
             self.error = cls.make(str(info.get("message")))
             return

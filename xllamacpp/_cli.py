@@ -184,11 +184,11 @@ def serve(args: list) -> int:
         server = xlc.Server(params, isolated=False)
     except (ValueError, RuntimeError, OSError) as e:
         if supervised:  # the error, for the supervisor to raise as it is
-            print(READY_ERROR + json.dumps({"class": type(e).__name__, "message": str(e)}), flush=True)
+            print("\n" + READY_ERROR + json.dumps({"class": type(e).__name__, "message": str(e)}), flush=True)
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     if supervised:
-        print(READY + server.listening_address, flush=True)
+        print("\n" + READY + server.listening_address, flush=True)
         _stop_at_eof(stop)
     elif not stop.is_set():
         where = server.listening_address or "in-process only (no HTTP port)"

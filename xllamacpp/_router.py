@@ -13,9 +13,12 @@ serves the same object over llama-server's router API (_router_http.py).
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
+import sys
+import weakref
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Union
@@ -58,6 +61,15 @@ def scan_models_dir(models_dir: str) -> Dict[str, dict]:
         elif entry.name.endswith(".gguf") and "mmproj" not in entry.name and not entry.name.startswith(_DRAFT_PREFIXES):
             found[entry.name.replace(".gguf", "")] = {"path": entry.path, "mmproj": "", "draft": ""}
     return found
+
+
+_LIVE: "weakref.WeakSet[Router]" = weakref.WeakSet()  # closed at interpreter exit: no child outlives it
+
+
+@atexit.register
+def _close_all() -> None:
+    for router in list(_LIVE):
+        router.close()
 
 
 class _Entry:
@@ -103,6 +115,7 @@ class Router(RemoteMethods):
         self._subscribers: List[queue.Queue] = []
         self._entries: Dict[str, _Entry] = {}
         self._add_models(models or {}, models_dir, models_preset)
+        _LIVE.add(self)
         for entry in self._entries.values():
             if entry.load_on_startup:
                 threading.Thread(target=self._start_quietly, args=(entry,), daemon=True,
@@ -260,7 +273,7 @@ class Router(RemoteMethods):
         self.close()
 
     def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
+        if not getattr(self, "_closed", True) and not sys.is_finalizing():
             self.close()
 
     def _start_quietly(self, entry: _Entry) -> None:
