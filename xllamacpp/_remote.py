@@ -169,6 +169,8 @@ class RemoteStream:
             payload = next(self._events, None)
             if payload is None:
                 self._exchange = None
+                if self._owner._closed:  # close() ended the child's stream under this reader
+                    raise ServerClosedError("the server was closed during the request")
                 raise StopIteration
             event = self._decode(payload)
             error = _error_in(event)
@@ -308,13 +310,19 @@ class RemoteMethods:
         if exchange.streamed and callback is not None:
             decode = event_decoder(request if keep_form else None)
             events = exchange.events()
+            stopped = False
             try:
                 for payload in events:
+                    if self._closed:
+                        break
                     if callback(decode(payload)):
+                        stopped = True
                         break
             finally:
                 exchange.cancel()
                 events.close()
+            if self._closed and not stopped:  # close() ended the child's stream under this request
+                raise ServerClosedError("the server was closed during the request")
             return exchange.status, None
         raw = exchange.read_all()
         if as_text:
