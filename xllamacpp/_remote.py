@@ -92,9 +92,13 @@ class Exchange:
                     if self._conn is None or self._cancelled_flag:
                         return  # cancelled from another thread
                     raise unavailable(self.child.gone_error(e)) from None
-                if not line:  # the end; a child that died mid-chunk raised above
-                    if not self._cancelled_flag and self.child.wait(0):
-                        raise unavailable(self.child.failure("died during the request"))
+                if not line:
+                    if self._cancelled_flag:
+                        return
+                    # http.client ends a chunked body that broke off (the child died) like a whole one,
+                    # but only a whole one closed the response
+                    if not self.response.isclosed() or self.child.wait(0):
+                        raise unavailable(self.child.gone_error(ConnectionError("the stream broke off")))
                     return
                 line = line.rstrip(b"\r\n")
                 if not line:

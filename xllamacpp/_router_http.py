@@ -167,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chunk(b"data: " + _json.dumps(event) + b"\n\n")
                     break
                 if not data:
-                    if exchange.child.wait(0):
+                    if not response.isclosed() or exchange.child.wait(0):  # broke off: see Exchange.events
                         event = error_body(503, str(exchange.child.failure("died during the request")),
                                            "unavailable_error")
                         self._chunk(b"data: " + _json.dumps(event) + b"\n\n")
@@ -192,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {
                 "role": "router", "max_instances": router.models_max, "models_autoload": router.autoload,
                 "model_alias": "llama-server", "model_path": "none",
-                "default_generation_settings": {"params": {}, "n_ctx": 0},
+                "default_generation_settings": {"params": None, "n_ctx": 0},
                 "ui_settings": {}, "build_info": _build_info(), "cors_proxy_enabled": False})
         elif path == "/models/load":
             name = _model_of(body)

@@ -87,7 +87,10 @@ def test_the_router_props_agree(pair):
 def test_refusals_agree(pair, method, path, body, params):
     (a, ours), (b, theirs) = both(pair, method, path, body, params)
     assert a == b, (ours, theirs)
-    assert ours["error"]["message"] == theirs["error"]["message"]
+    if (method, path, a) == ("POST", "/models/load", 404):  # chosen: theirs says "File Not Found" (compatibility.md)
+        assert ours["error"]["message"] == "model is not found" and theirs["error"]["message"] == "File Not Found"
+    else:
+        assert ours["error"]["message"] == theirs["error"]["message"]
     assert ours["error"]["type"] == theirs["error"]["type"]
 
 
