@@ -411,3 +411,13 @@ test-llama-cpp-frameworks: build download models
 bench-llama-cpp: build download
 	@[ -x bench/peers/llama-cpp-python/bin/python ] || $(MAKE) bench-peers
 	$(PY) bench/llama_cpp_compat.py --write
+# --- the router (#24): several models, each in a supervised child process (docs/serving.md) ---
+# Side by side with llama-server's router built from the vendored tree (a long compile, so not in `make test`),
+# and the cost of the extra process hop against the in-process Server.
+.PHONY: test-router-compat bench-router
+test-router-compat: build download models
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target llama-server
+	XLLAMACPP_ROUTER_COMPAT=1 $(PY) -m pytest -q $(PYTEST_ARGS) tests/router_compat
+
+bench-router: build download
+	$(PY) bench/router_hop.py

@@ -87,11 +87,11 @@ def _registered_routes(source: str, pattern: str) -> set[tuple[str, str]]:
 
 # llama-server's routes that the in-process server does not serve, and why
 NOT_SERVED = {
-    ("POST", "/models"): "router mode (several models) only; xllamacpp serves one model",
-    ("POST", "/models/load"): "router mode only",
-    ("POST", "/models/unload"): "router mode only",
-    ("GET", "/models/sse"): "router mode only",
-    ("DELETE", "/models"): "router mode only",
+    ("POST", "/models"): "router mode (several models): served by xllamacpp's router (_router_http.py)",
+    ("POST", "/models/load"): "router mode",
+    ("POST", "/models/unload"): "router mode",
+    ("GET", "/models/sse"): "router mode",
+    ("DELETE", "/models"): "router mode",
 }
 
 
@@ -115,6 +115,52 @@ def test_route_table_matches_llama_server():
     assert not missing, f"llama-server routes missing from the facade's table: {sorted(missing)}"
     assert not extra, f"routes llama-server no longer registers: {sorted(extra)}"
     assert not set(NOT_SERVED) - theirs, "NOT_SERVED names routes llama-server dropped"
+
+
+def _router_block() -> str:
+    """server.cpp's set-up of router mode: the handlers it gives the routes, the routes it adds."""
+    text = _strip_comments((LLAMA / "tools/server/server.cpp").read_text())
+    start = text.index("models_routes.emplace(")
+    return text[start:text.index('ctx_http.get ("/health"', start)]
+
+
+def test_the_router_serves_llama_servers_router_routes():
+    from xllamacpp._router_http import ROUTER_ROUTES
+
+    text = _strip_comments((LLAMA / "tools/server/server.cpp").read_text())
+    block = _router_block()
+    path_of: dict[str, set] = {}  # routes.<handler> -> the (method, path) it is registered for
+    for verb, path, handler in re.findall(r'ctx_http\.(get|post|del)\s*\(\s*"(/[^"]*)"\s*,\s*ex_wrapper\(routes\.(\w+)\)',
+                                          text):
+        path_of.setdefault(handler, set()).add(({"get": "GET", "post": "POST", "del": "DELETE"}[verb], path))
+    given = dict(re.findall(r"routes\.(\w+)\s*=\s*models_routes->(\w+)", block))
+    assert given, "no router handlers found in server.cpp"
+    own = _registered_routes(block, r"ctx_http\.(get|post|del)\s*\(\s*\"(/[^\"]*)\"")
+    for handler, router_handler in given.items():
+        for method, path in path_of.get(handler, ()):
+            if router_handler == "proxy_get":  # relayed by ?model=: xllamacpp's router relays every GET so
+                assert method == "GET", (method, path)
+            elif router_handler == "proxy_post":  # relayed by the body's "model": every POST
+                assert method == "POST", (method, path)
+            else:  # answered by the router itself
+                own.add((method, path))
+    assert own - ROUTER_ROUTES == set(), f"router routes xllamacpp's router does not answer: {sorted(own - ROUTER_ROUTES)}"
+    # the router's own routes, beyond llama-server's: only /health (which llama-server keeps from single mode)
+    assert ROUTER_ROUTES - own == {("GET", "/health"), ("GET", "/v1/health")}
+    assert set(NOT_SERVED) <= ROUTER_ROUTES
+
+
+def test_preset_only_keys_match_llama_cpp():
+    from xllamacpp._preset import PRESET_ONLY
+
+    text = _strip_comments((LLAMA / "common" / "arg.cpp").read_text())
+    body = text[text.index("void common_params_add_preset_options"):]
+    body = body[:body.index("\n}\n")]
+    keys = set(re.findall(r'common_arg\(\s*\{"([^"]+)"\}', body))
+    assert keys == set(PRESET_ONLY)
+    header = (LLAMA / "common" / "arg.h").read_text()
+    for key, env in PRESET_ONLY.items():
+        assert f'"{env}"' in header, key
 
 
 def _exiting_flags() -> set[str]:

@@ -56,6 +56,9 @@ _LAZY = {
     "json_schema_to_grammar": "_system",
     "RpcServer": "_rpc",
     "RpcSecurityWarning": "_rpc",
+    # several models, each in a supervised child process (docs/serving.md)
+    "Router": "_router",
+    "IsolatedServer": "_isolated",
 }
 
 _NAMES = [

@@ -173,6 +173,13 @@ class AsyncServer:
     model and slots); ``AsyncServer(params)`` starts one (the model loads before this returns).
     """
 
+    def __new__(cls, server: Union[Server, CommonParams]) -> "AsyncServer":
+        from ._remote import AsyncRemote, RemoteMethods
+
+        if isinstance(server, RemoteMethods):  # an IsolatedServer or a Router: its methods on worker threads
+            return AsyncRemote(server)  # type: ignore[return-value]
+        return super().__new__(cls)
+
     def __init__(self, server: Union[Server, CommonParams]):
         if isinstance(server, CommonParams):
             server = Server(server)

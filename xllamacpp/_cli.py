@@ -156,25 +156,41 @@ def serve(args: list[str]) -> int:
         rpc = args[args.index("--rpc") + 1] if "--rpc" in args[:-1] else None
         _run_parsed("serve", _info_parser(), [] if rpc is None else ["--rpc", rpc], _list_devices)
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    xlc.set_log_level(logging.INFO if ("-v" in args or "--verbose" in args) else logging.WARNING)
+    supervised = os.environ.get("XLLAMACPP_SUPERVISED") == "1"  # a model's child process (_child.py)
+    if supervised:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
+        xlc.set_log_level(int(os.environ.get("XLLAMACPP_LOG_LEVEL", logging.INFO)))
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        xlc.set_log_level(logging.INFO if ("-v" in args or "--verbose" in args) else logging.WARNING)
+    from ._router_cli import is_router, router_flags, serve_router
+
     try:
-        params = xlc.CommonParams.from_args(_env_args(args) + args)
+        args, own = router_flags(args)
+        params = _parse_serve_args(_env_args(args) + args)
     except UsageError as e:
         return _usage_error(str(e), "serve")
     except (ValueError, TypeError) as e:
         return _usage_error(_one_line(str(e)), "serve")
+    if is_router(params):
+        return serve_router(params, args, own)
     if not params.model.path:
-        return _usage_error("no model: give one with -m FILE", "serve")
+        return _usage_error("no model: give one with -m FILE (or a directory of models with --models-dir DIR)",
+                            "serve")
     # handled from before the model loads: a Ctrl-C during the load stops the server once it is up
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
-        server = xlc.Server(params)
+        server = xlc.Server(params, isolated=False)
     except (ValueError, RuntimeError, OSError) as e:
+        if supervised:  # the error, for the supervisor to raise as it is
+            print("\n" + READY_ERROR + json.dumps({"class": type(e).__name__, "message": str(e)}), flush=True)
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    if not stop.is_set():
+    if supervised:
+        print("\n" + READY + server.listening_address, flush=True)
+        _stop_at_eof(stop)
+    elif not stop.is_set():
         where = server.listening_address or "in-process only (no HTTP port)"
         print(f"{PROG}: serving {params.model.path} on {where} (Ctrl-C stops)", flush=True)
     while not stop.wait(0.5):
@@ -183,6 +199,43 @@ def serve(args: list[str]) -> int:
     server.close()
     print(f"{PROG}: stopped", flush=True)
     return 0
+
+
+READY = "XLLAMACPP_READY "  # the lines a supervised child prints (_child.py reads them)
+READY_ERROR = "XLLAMACPP_ERROR "
+
+
+def _parse_serve_args(args: list):
+    """llama-server's flags, applied onto the parameters a supervisor passed (XLLAMACPP_PARAMS), if any."""
+    import xllamacpp as xlc
+
+    base = os.environ.get("XLLAMACPP_PARAMS")
+    parsed = xlc.CommonParams.from_args(args)
+    if not base or os.environ.get("XLLAMACPP_SUPERVISED") != "1":
+        return parsed
+    # the supervisor's CommonParams as they are (as an in-process Server takes them), then what the flags
+    # set; llama.cpp's parser starts from llama-server's own defaults (n_parallel auto, ...), which are not flags
+    plain = xlc.CommonParams.from_args([])._json()
+    by_flags = {k: v for k, v in parsed._json().items() if plain.get(k, parsed) != v}
+    return xlc.CommonParams._from_full({**json.loads(base), **by_flags})
+
+
+def _stop_at_eof(stop: threading.Event) -> None:
+    """A supervised child stops when its stdin ends: its supervisor is gone, however it went."""
+
+    def watch() -> None:
+        try:  # the descriptor, not sys.stdin: a daemon thread in a buffered read breaks interpreter exit
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        stop.set()
+        # a close that hangs must not leave an orphan behind
+        timer = threading.Timer(30.0, os._exit, (1,))
+        timer.daemon = True
+        timer.start()
+
+    threading.Thread(target=watch, name="xllamacpp-supervisor-watch", daemon=True).start()
 
 
 # --- argparse with one-line errors ------------------------------------------------

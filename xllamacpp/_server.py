@@ -38,9 +38,24 @@ class Server(StreamMethods):
     back into ``params``: ``cpuparams.n_threads`` left at -1 reads as the number
     of math cores afterwards, and the batch and draft thread counts left at -1
     as what they inherit. A value the caller set is never changed.
+
+    ``isolated=True`` runs the model in a supervised child process instead, behind
+    the same methods (an IsolatedServer, docs/serving.md): a crash there raises
+    ServerError here. A model with ``rpc_servers`` is isolated unless ``isolated=False``.
     """
 
-    def __init__(self, common_params: CommonParams):
+    def __new__(cls, common_params: CommonParams, isolated: bool | None = None) -> "Server":
+        # isolated=True (and, by default, a model with RPC servers): the model runs in a supervised child process
+        if cls is Server:
+            from ._isolated import wants_child
+
+            if wants_child(common_params, isolated):
+                from ._isolated import IsolatedServer
+
+                return super().__new__(IsolatedServer)  # whose __init__ then runs
+        return super().__new__(cls)
+
+    def __init__(self, common_params: CommonParams, isolated: bool | None = None):
         # imported here, not with the package: each loads something (the parameter schema and llama.cpp's
         # backends, LLGuidance, logging) that `import xllamacpp` should not pay for
         from . import _structured  # noqa: F401  # pyright: ignore[reportUnusedImport]  # LLGuidance, before the first request
