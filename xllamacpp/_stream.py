@@ -115,7 +115,7 @@ class RequestReader:
         self._data = ffi.new("char **")
         self._len = ffi.new("size_t *")
 
-    def take(self, timeout_ms: int) -> Tuple[int, Optional[bytes]]:
+    def take(self, timeout_ms: int) -> Tuple[int, Any]:
         """(kind, payload bytes) of the next event; (EMPTY, None) when none came in time."""
         data = self._data
         kind = _next(self.ptr, timeout_ms, data, self._len)
