@@ -54,7 +54,7 @@ all: build
 build: venv lib ffi
 	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	@# llama_cpp (llama-cpp-python's API, llama_cpp_compat/) importable from .venv too
-	$(PY) -m pip install -q --no-build-isolation --no-deps -e llama_cpp_compat
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e ./llama_cpp_compat
 
 # Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
 # Installed when missing and we are root.
@@ -270,7 +270,7 @@ typecheck: build download
 wheel-llama-cpp: venv
 	@mkdir -p dist
 	rm -rf build/wheel-llama-cpp llama_cpp_compat/build
-	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-llama-cpp llama_cpp_compat
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-llama-cpp ./llama_cpp_compat
 	rm -f dist/xllamacpp_llama_cpp-*.whl && cp build/wheel-llama-cpp/xllamacpp_llama_cpp-*.whl dist/
 	@ls -l dist/xllamacpp_llama_cpp-*.whl
 
