@@ -63,7 +63,7 @@ $(VENV)/.installed: pyproject.toml setup.py $(VENV)/.stamp llama_cpp_compat/pypr
 	XLLAMACPP_PREBUILT=1 $(PY) -m pip install -q --no-build-isolation --no-deps --config-settings editable_mode=strict -e .
 	@# llama_cpp (llama-cpp-python's API, llama_cpp_compat/) importable from .venv too
 	PYTHONWARNINGS="ignore:Editable installation" \
-	$(PY) -m pip install -q --no-build-isolation --no-deps -e llama_cpp_compat
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e ./llama_cpp_compat
 	touch $@
 
 # Debian packages: ccache keeps rebuilds and CI fast, pypy3 runs the PyPy tests.
@@ -401,7 +401,7 @@ test-install: wheel download
 wheel-llama-cpp: venv
 	@mkdir -p dist
 	rm -rf build/wheel-llama-cpp llama_cpp_compat/build
-	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-llama-cpp llama_cpp_compat
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/wheel-llama-cpp ./llama_cpp_compat
 	rm -f dist/xllamacpp_llama_cpp-*.whl && cp build/wheel-llama-cpp/xllamacpp_llama_cpp-*.whl dist/
 	@ls -l dist/xllamacpp_llama_cpp-*.whl
 

@@ -3,6 +3,7 @@ server itself (the same request through xllamacpp.Server gives the same tokens) 
 llama-cpp-python's own expected values where it states them (its tokenizer test's ids)."""
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -11,19 +12,22 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
-    import llama_cpp
+    # by name: the type checkers of tests/test_stubs.py see the base wheel only, not this package
+    llama_cpp: Any = importlib.import_module("llama_cpp")
 except ImportError:  # a PyPy run from the checkout: the compatibility package is not installed there
     sys.path.insert(0, str(ROOT / "llama_cpp_compat"))
-    import llama_cpp
+    llama_cpp = importlib.import_module("llama_cpp")
 
 import xllamacpp as xlc
-from llama_cpp import Llama, LlamaGrammar, LogitsProcessorList
+
+Llama, LlamaGrammar, LogitsProcessorList = llama_cpp.Llama, llama_cpp.LlamaGrammar, llama_cpp.LogitsProcessorList
 
 from conftest import make_params
 
@@ -53,8 +57,8 @@ def reference(model_path):
 # --- the import surface frameworks use ----------------------------------------------------------
 
 def test_the_names_frameworks_import():
-    import llama_cpp.llama_grammar
-    import llama_cpp.llama_types as types
+    importlib.import_module("llama_cpp.llama_grammar")
+    types = importlib.import_module("llama_cpp.llama_types")
 
     assert llama_cpp.__version__ == "0.3.36"
     assert llama_cpp.llama_grammar.LlamaGrammar is LlamaGrammar
@@ -66,8 +70,7 @@ def test_the_names_frameworks_import():
 
 
 def test_the_c_functions_raise_not_implemented_naming_the_alternative():
-    import llama_cpp._internals
-
+    importlib.import_module("llama_cpp._internals")
     with pytest.raises(NotImplementedError, match="xllamacpp.Server"):
         llama_cpp.llama_backend_init()
     with pytest.raises(NotImplementedError, match="Use Llama"):
@@ -340,29 +343,29 @@ def test_a_file_that_is_not_a_model(tmp_path):
 
 def test_wrong_types(model_path, llm):
     with pytest.raises(TypeError, match="model_path must be str"):
-        Llama(123)  # type: ignore[arg-type]
+        Llama(123)
     with pytest.raises(TypeError, match="n_ctx must be int"):
-        Llama(model_path, n_ctx="512")  # type: ignore[arg-type]
+        Llama(model_path, n_ctx="512")
     with pytest.raises(TypeError, match="max_tokens must be int"):
-        llm(PROMPT, max_tokens="8")  # type: ignore[arg-type]
+        llm(PROMPT, max_tokens="8")
     with pytest.raises(TypeError, match="temperature must be int or float"):
-        llm(PROMPT, temperature="hot")  # type: ignore[arg-type]
+        llm(PROMPT, temperature="hot")
     with pytest.raises(TypeError, match="stop must be"):
-        llm(PROMPT, stop=3)  # type: ignore[arg-type]
+        llm(PROMPT, stop=3)
     with pytest.raises(TypeError, match="grammar must be a LlamaGrammar"):
-        llm(PROMPT, grammar='root ::= "x"')  # type: ignore[arg-type]
+        llm(PROMPT, grammar='root ::= "x"')
     with pytest.raises(TypeError, match="tokenize takes bytes"):
-        llm.tokenize("text")  # type: ignore[arg-type]
+        llm.tokenize("text")
     with pytest.raises(TypeError, match="messages"):
-        llm.create_chat_completion("hello")  # type: ignore[arg-type]
+        llm.create_chat_completion("hello")
 
 
 def test_unknown_and_legacy_keyword_arguments(model_path, llm):
     # a call's signature is llama-cpp-python's: an unknown keyword is Python's TypeError
     with pytest.raises(TypeError, match="unexpected keyword argument 'n_predict'"):
-        llm(PROMPT, n_predict=8)  # type: ignore[call-arg]
+        llm(PROMPT, n_predict=8)
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
-        llm.create_chat_completion(CHAT, bogus=1)  # type: ignore[call-arg]
+        llm.create_chat_completion(CHAT, bogus=1)
     # the constructor takes **kwargs as llama-cpp-python does; legacy ones warn as deprecated, others by name
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

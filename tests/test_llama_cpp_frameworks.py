@@ -173,7 +173,9 @@ def test_llama_cpp_pythons_own_model_free_tests_pass_unchanged(venv, tmp_path):
             if relative in UPSTREAM_TESTS:
                 target = tmp_path / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(sdist.extractfile(member).read())  # type: ignore[union-attr]
+                source = sdist.extractfile(member)
+                assert source is not None, member.name
+                target.write_bytes(source.read())
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     # from the checkout's root, where its tests find ./vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf;
     # the pytest script (not python -m) keeps the checkout's xllamacpp/ off sys.path
@@ -182,5 +184,7 @@ def test_llama_cpp_pythons_own_model_free_tests_pass_unchanged(venv, tmp_path):
                        cwd=str(ROOT), env=clean_env(), capture_output=True, text=True, timeout=600)
     summary = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    passed = int(re.search(r"(\d+) passed", summary).group(1))  # type: ignore[union-attr]
+    match = re.search(r"(\d+) passed", summary)
+    assert match, summary
+    passed = int(match.group(1))
     assert passed == 5 and "failed" not in summary and "error" not in summary, summary
