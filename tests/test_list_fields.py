@@ -154,7 +154,7 @@ def test_element_lists_append_and_nested_objects_stay_live():
     adapters[1].scale = 0.25  # the same object, now the second item
     assert [(a["path"], a["scale"]) for a in _facade(p, "lora_adapters")] == [
         ("z.gguf", 2.0), ("a.gguf", 0.25), ("b.gguf", 0.5)]
-    p.sampling.logit_bias.append((5, -1.0))
+    p.sampling.logit_bias.append(xlc.LlamaLogitBias(5, -1.0))
     p.sampling.logit_bias[0].bias = 3.0
     assert _facade(p, "sampling.logit_bias") == [[5, 3.0]]
 
@@ -216,6 +216,6 @@ def test_set_operators_and_bad_items():
     p.model_alias -= {"a"}
     assert sorted(_facade(p, "model_alias")) == ["b"]
     with pytest.raises(InvalidTypeError, match="model_alias"):
-        p.model_alias.add(5)
+        p.model_alias.add(5)  # type: ignore[arg-type]  # the mistake shown
     assert sorted(_facade(p, "model_alias")) == ["b"] and p.model_alias == {"b"}
     assert type(copy.copy(p.model_alias)) is set
