@@ -308,9 +308,9 @@ stress: build download
 models: venv vendor download
 	PYTHONPATH=tests $(PY) -m modelkit
 
-# Gemma 3 270M is a base model and its file carries no chat template: `make serve` gives it
-# llama.cpp's built-in gemma format (turn markers) instead of the ChatML fallback.
-SERVE_FLAGS ?= $(if $(filter models/gemma-3-270m-q4_k_m.gguf,$(MODEL)),--chat-template gemma --no-jinja)
+# Gemma 3 270M is a base model and its file carries no chat template: the library gives it
+# llama.cpp's gemma format itself, with jinja on, which the web UI's requests (with tools) need.
+SERVE_FLAGS ?=
 # The compatibility suite (tests/compat) on ours, then on each of upstream's releases, every wheel in its
 # own virtual environment under the cache; a difference is a test result on one side (docs/compatibility.md).
 UPSTREAM_VERSIONS ?= 2026.5.9093 2026.10.11549

@@ -54,7 +54,10 @@ def free_port() -> int:
 def llama_server(model: str, embedding: bool, fields: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
     argv = [str(LLAMA_SERVER), "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", "2", "-tb", "2",
-            "--no-warmup", "-np", str(fields["n_parallel"]), "-c", str(fields["n_ctx"])]
+            "--no-warmup", "-np", str(fields["n_parallel"]), "-c", str(fields["n_ctx"]),
+            # the facade's 64 fixed HTTP workers: with llama-server's default (n_parallel + 4), 32 keep-alive
+            # clients queue behind idle connections (docs/reliability.md), and only the drops are compared here
+            "--threads-http", "64"]
     if embedding:
         argv += ["--embeddings", "-b", str(fields["n_batch"]), "-ub", str(fields["n_ubatch"])]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -76,6 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=60, help="seconds a request may wait for its answer")
     args = ap.parse_args()
     if not LLAMA_SERVER.exists():
         print(f"build llama-server first: {LLAMA_SERVER}", file=sys.stderr)
@@ -83,7 +87,7 @@ def main() -> int:
     embedder = modelkit.path("embedding")
     rows = []
     with xlc.Server(params(str(MODEL), False, **CHAT)) as chat, xlc.Server(params(embedder, True, **EMBED)) as emb:
-        r = run_load(chat.listening_address, emb.listening_address, args.requests, args.threads)
+        r = run_load(chat.listening_address, emb.listening_address, args.requests, args.threads, args.timeout)
         rows.append(("xllamacpp", r, reconnect_cost(chat.listening_address)))
     procs = []
     try:
@@ -91,13 +95,13 @@ def main() -> int:
         procs.append(chat_proc)
         emb_proc, emb_url = llama_server(embedder, True, EMBED)
         procs.append(emb_proc)
-        r = run_load(chat_url, emb_url, args.requests, args.threads)
+        r = run_load(chat_url, emb_url, args.requests, args.threads, args.timeout)
         rows.append(("llama-server", r, reconnect_cost(chat_url)))
     finally:
         for p in procs:
             p.terminate()
             p.wait(timeout=60)
-    print(f"{args.requests} requests, {args.threads} threads, raw http.client, no retries "
+    print(f"{args.requests} requests, {args.threads} threads, raw http.client, no retries, {args.timeout:g} s timeout "
           f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
     print(f"{'server':<14}{'errors':>8}{'connections':>13}{'wall s':>8}  "
           f"{'GET /health reused / new connection (us)':>42}  error kinds")
