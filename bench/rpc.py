@@ -60,12 +60,12 @@ def main() -> None:
     with xlc.RpcServer(port=free_port(), threads=THREADS) as a:
         systems = {
             "local": xlc.Server(params()),
-            "RPC, 1 server": xlc.Server(params(a.endpoint)),
+            "RPC, 1 server": xlc.Server(params(a.endpoint), isolated=False),
         }
         # a server serves one client at a time: the two-server model gets servers of its own
         with xlc.RpcServer(port=free_port(), threads=THREADS) as c, \
                 xlc.RpcServer(port=free_port(), threads=THREADS) as d:
-            systems["RPC, 2 servers"] = xlc.Server(params(f"{c.endpoint},{d.endpoint}"))
+            systems["RPC, 2 servers"] = xlc.Server(params(f"{c.endpoint},{d.endpoint}"), isolated=False)
             for server in systems.values():
                 measure(server)  # warm-up round, not counted
             results = {name: [] for name in systems}

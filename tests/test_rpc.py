@@ -89,7 +89,7 @@ def test_model_split_across_two_rpc_servers_gives_the_same_tokens(model_path, rp
     logger.addHandler(records)
     xlc.set_log_level(logging.INFO)
     try:
-        server = xlc.Server(params)
+        server = xlc.Server(params, isolated=False)  # in-process RPC, by opt-in (test_supervision.py: the default)
     finally:
         xlc.set_log_level(logging.WARNING)
         logger.removeHandler(records)
@@ -207,7 +207,7 @@ def test_a_server_gone_before_the_model_loads_is_an_error_not_an_abort(model_pat
     with xlc.RpcServer(port=free_port(), threads=1) as other:
         r = rpc_params(model_path)
         r.rpc_servers = other.endpoint
-        with xlc.Server(r) as split:
+        with xlc.Server(r, isolated=False) as split:
             assert greedy_tokens(split) == expected
 
 
@@ -222,7 +222,7 @@ KILLED_MID_REQUEST = textwrap.dedent("""
     p.n_ctx, p.port, p.warmup, p.no_extra_bufts = 512, -1, False, True
     p.cpuparams.n_threads = p.cpuparams_batch.n_threads = 1
     p.rpc_servers = rpc.endpoint
-    server = xlc.Server(p)
+    server = xlc.Server(p, isolated=False)  # in-process RPC, by opt-in: the abort below ends this process
     chunks = []
     def on_chunk(chunk):
         chunks.append(chunk)

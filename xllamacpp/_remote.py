@@ -95,9 +95,7 @@ class Exchange:
                 if not line:
                     if self._cancelled_flag:
                         return
-                    # http.client ends a chunked body that broke off (the child died) like a whole one,
-                    # but only a whole one closed the response
-                    if not self.response.isclosed() or self.child.wait(0):
+                    if not whole(self.response) or self.child.wait(0):
                         raise unavailable(self.child.gone_error(ConnectionError("the stream broke off")))
                     return
                 line = line.rstrip(b"\r\n")
@@ -131,6 +129,14 @@ class Exchange:
         release, self._release = self._release, None
         if release is not None:
             release()
+
+
+def whole(response: http.client.HTTPResponse) -> bool:
+    """Whether an answer that ended was read to its end. http.client's readline and read1 end a chunked body
+    that broke off (the child died) as they end a whole one; only a whole one read its last chunk."""
+    if not response.isclosed():
+        return False
+    return not response.chunked or response.chunk_left is None
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
@@ -445,4 +451,5 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-__all__ = ["AsyncRemote", "Exchange", "Refused", "RemoteMethods", "RemoteStream", "error_body", "unavailable"]
+__all__ = ["AsyncRemote", "Exchange", "Refused", "RemoteMethods", "RemoteStream", "error_body", "unavailable",
+           "whole"]

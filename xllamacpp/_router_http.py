@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import _json
 from ._errors import RequestError, XlcError
-from ._remote import Refused, error_body
+from ._remote import Refused, error_body, whole
 from ._router import Router
 
 logger = logging.getLogger("xllamacpp.router")
@@ -167,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chunk(b"data: " + _json.dumps(event) + b"\n\n")
                     break
                 if not data:
-                    if not response.isclosed() or exchange.child.wait(0):  # broke off: see Exchange.events
+                    if not whole(response) or exchange.child.wait(0):  # broke off (the child died)
                         event = error_body(503, str(exchange.child.failure("died during the request")),
                                            "unavailable_error")
                         self._chunk(b"data: " + _json.dumps(event) + b"\n\n")
