@@ -265,7 +265,7 @@ gpu-bundle: wheel models
 
 # every wheel in dist/ and dist/simple/, a PEP 503 index of them all:
 #   pip install --index-url file://$(CURDIR)/dist/simple --extra-index-url https://pypi.org/simple "xllamacpp[vulkan]"
-wheels: wheel $(addprefix plugin-wheel-,$(WHEEL_PLUGINS))
+wheels: wheel wheel-llama-cpp $(addprefix plugin-wheel-,$(WHEEL_PLUGINS))
 	$(PY) scripts/simple_index.py dist
 	@ls -l dist/*.whl
 

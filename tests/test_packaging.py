@@ -47,3 +47,11 @@ def test_license_is_an_spdx_expression_with_its_files():
     meta = metadata.metadata("xllamacpp")
     assert meta["License-Expression"] == "MIT"
     assert "LICENSE" in (meta.get_all("License-File") or [])
+
+
+def test_the_llama_cpp_distribution_is_of_this_version_and_pins_it():
+    """xllamacpp-llama-cpp calls the base's xlc_vocab_* functions, so it goes with the base of its own version."""
+    text = (ROOT / "llama_cpp_compat" / "pyproject.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"', text, re.M)
+    assert version and version.group(1) == pyproject_version()
+    assert f'"xllamacpp=={pyproject_version()}"' in text
