@@ -1,0 +1,1 @@
+"""The side-by-side test against llama-server's router (make test-router-compat)."""
