@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _json
 from ._errors import BY_STATUS, ModelLoadError, XlcError, XlcRuntimeError
@@ -62,9 +62,9 @@ class ModelProcess:
     apply onto. ``on_exit(process)`` is called on the watcher thread when the child ends, however.
     """
 
-    def __init__(self, name: str, args: list, *, params_json: Optional[dict] = None, stop_timeout: float = 10.0,
-                 on_exit: Optional[Callable[["ModelProcess"], None]] = None, env: Optional[dict] = None,
-                 listen: tuple = ("127.0.0.1", 0)):
+    def __init__(self, name: str, args: List[str], *, params_json: Optional[Dict[str, Any]] = None, stop_timeout: float = 10.0,
+                 on_exit: Optional[Callable[["ModelProcess"], None]] = None, env: Optional[Dict[str, str]] = None,
+                 listen: Tuple[str, int] = ("127.0.0.1", 0)):
         self.name = name
         self.args = list(args)
         self.params_json = params_json
@@ -76,11 +76,11 @@ class ModelProcess:
         self.port = 0
         self.address = ""
         self.error: Optional[XlcError] = None  # what the child reported before it ended
-        self._lines: collections.deque = collections.deque(maxlen=LAST_LINES)
+        self._lines: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
         self._ready = threading.Event()
         self._ended = threading.Event()
         self._stopping = False
-        self._proc: Optional[subprocess.Popen] = None
+        self._proc: Optional[subprocess.Popen[bytes]] = None
         self._last_level = logging.INFO
 
     # --- state ---------------------------------------------------------------
@@ -102,10 +102,10 @@ class ModelProcess:
         """stop() was called: its end is not a crash."""
         return self._stopping
 
-    def last_lines(self) -> list:
+    def last_lines(self) -> List[str]:
         return list(self._lines)
 
-    def command(self) -> list:
+    def command(self) -> List[str]:
         host, port = self.listen
         return [sys.executable, "-m", "xllamacpp", "serve", *self.args, "--host", host, "--port", str(port)]
 

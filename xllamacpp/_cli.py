@@ -20,7 +20,10 @@ import signal
 import sys
 import textwrap
 import threading
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, cast
+
+if TYPE_CHECKING:
+    from ._params import CommonParams
 
 PROG = "xllamacpp"
 COMMANDS = ("serve", "rpc-server", "info", "estimate")
@@ -205,7 +208,7 @@ READY = "XLLAMACPP_READY "  # the lines a supervised child prints (_child.py rea
 READY_ERROR = "XLLAMACPP_ERROR "
 
 
-def _parse_serve_args(args: list):
+def _parse_serve_args(args: List[str]) -> "CommonParams":
     """llama-server's flags, applied onto the parameters a supervisor passed (XLLAMACPP_PARAMS), if any."""
     import xllamacpp as xlc
 
@@ -217,7 +220,8 @@ def _parse_serve_args(args: list):
     # set; llama.cpp's parser starts from llama-server's own defaults (n_parallel auto, ...), which are not flags
     plain = xlc.CommonParams.from_args([])._json()
     by_flags = {k: v for k, v in parsed._json().items() if plain.get(k, parsed) != v}
-    return xlc.CommonParams._from_full({**json.loads(base), **by_flags})
+    # the generated stub leaves the private _from_full out (scripts/gen_stubs.py)
+    return cast("CommonParams", xlc.CommonParams._from_full({**json.loads(base), **by_flags}))  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 
 
 def _stop_at_eof(stop: threading.Event) -> None:

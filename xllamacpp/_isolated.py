@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ._errors import InvalidArgumentError, InvalidTypeError
 from ._remote import Exchange, RemoteMethods, unavailable
@@ -32,14 +32,15 @@ def wants_child(params: Any, isolated: Optional[bool]) -> bool:
     return isinstance(params, CommonParams) and bool(params.rpc_servers)
 
 
-class IsolatedServer(RemoteMethods, Server):
+# RemoteMethods's stream methods return a RemoteStream, Stream's duck-typed equivalent over a child
+class IsolatedServer(RemoteMethods, Server):  # type: ignore[misc]  # pyright: ignore[reportIncompatibleMethodOverride]
     """Server's interface over a model in a child process (``xlc.Server(params, isolated=True)``).
 
     ``stop_timeout``: seconds close() waits for the child before SIGKILL; ``crash_limit`` crashes within
     ``crash_window`` seconds keep the model down until ``restart()``.
     """
 
-    def __init__(self, common_params: "CommonParams", isolated: Optional[bool] = True, *,
+    def __init__(self, common_params: "CommonParams", isolated: Optional[bool] = True, *,  # pyright: ignore[reportInconsistentConstructor]  # Server.__new__ returns this class
                  stop_timeout: float = STOP_TIMEOUT, crash_limit: int = CRASH_LIMIT,
                  crash_window: float = CRASH_WINDOW):
         from ._params import CommonParams
@@ -66,7 +67,8 @@ class IsolatedServer(RemoteMethods, Server):
                                       rpc_servers=common_params.rpc_servers or "",
                                       listen=(host, port if port > 0 else 0))
         self._model.ensure(explicit=True)
-        self._finalizer = weakref.finalize(self, self._model.unload)
+        # Server types _finalizer as its pointer-freeing one; this one stops the child
+        self._finalizer = weakref.finalize(self, self._model.unload)  # type: ignore[call-arg, arg-type]
 
     @property
     def listening_address(self) -> str:
@@ -79,7 +81,7 @@ class IsolatedServer(RemoteMethods, Server):
         process = self._model.process
         return process.pid if process is not None and process.alive else 0
 
-    def status(self) -> dict:
+    def status(self) -> Dict[str, Any]:
         """The model's status, as a router's GET /models shows it."""
         return self._model.status_json()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ._errors import InvalidArgumentError
 
@@ -42,26 +42,30 @@ class Option:
     key: str
     value: str
     line: int
-    opt: Optional[dict]  # the schema's option; None for a preset-only key
+    opt: Optional[Dict[str, Any]]  # the schema's option; None for a preset-only key
     env: str
+
+
+def _no_options() -> Dict[str, Option]:
+    return {}
 
 
 @dataclass
 class Section:
     name: str
     line: int
-    options: Dict[str, Option] = field(default_factory=dict)  # by env name (or the option's first flag)
+    options: Dict[str, Option] = field(default_factory=_no_options)  # by env name (or the option's first flag)
 
     def get(self, env: str) -> Optional[str]:
         option = self.options.get(env)
         return option.value if option is not None else None
 
 
-def _key_table() -> Dict[str, Tuple[Optional[dict], str, bool]]:
+def _key_table() -> Dict[str, Tuple[Optional[Dict[str, Any]], str, bool]]:
     """preset key -> (option, its identity, negated) from llama.cpp's argument table."""
     from ._params import _SCHEMA
 
-    table: Dict[str, Tuple[Optional[dict], str, bool]] = {}
+    table: Dict[str, Tuple[Optional[Dict[str, Any]], str, bool]] = {}
     for opt in _SCHEMA["options"]:
         ident = opt["env"] or opt["args"][-1]
         for arg in opt["args"]:
@@ -147,7 +151,7 @@ def _check_value(path: str, option: Option) -> None:
         raise _bad(path, option.line, f"option '{option.key}' = {option.value!r}: {message}") from None
 
 
-def to_args(options) -> List[str]:
+def to_args(options: Iterable[Option]) -> List[str]:
     """llama-server flags for options (as llama.cpp's common_preset::to_args writes them)."""
     args: List[str] = []
     for option in options:

@@ -14,7 +14,7 @@ import http.client
 import inspect
 import socket
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Callable, Dict, Generator, List, Optional, Tuple
 
 from . import _json
 from ._errors import (InvalidArgumentError, InvalidTypeError, RequestError, ServerClosedError, ServerError,
@@ -37,7 +37,7 @@ class Refused(Exception):
         self.body = {"error": {"code": status, "message": message, "type": kind}}
 
 
-def error_body(status: int, message: str, kind: str) -> dict:
+def error_body(status: int, message: str, kind: str) -> Dict[str, Any]:
     return {"error": {"code": status, "message": message, "type": kind}}
 
 
@@ -53,7 +53,7 @@ class Exchange:
     """One HTTP request to a child and the reading of its answer."""
 
     def __init__(self, child: "ModelProcess", method: str, path: str, body: bytes,
-                 headers: Optional[dict] = None, release: Optional[Callable[[], None]] = None):
+                 headers: Optional[Dict[str, str]] = None, release: Optional[Callable[[], None]] = None):
         self.child = child
         self._release = release
         self._conn: Optional[http.client.HTTPConnection] = None
@@ -81,9 +81,9 @@ class Exchange:
         finally:
             self.close()
 
-    def events(self):
+    def events(self) -> Generator[bytes, None, None]:
         """The payloads (bytes) of the answer's server-sent events; ServerError if the child dies mid-stream."""
-        data: list = []
+        data: List[bytes] = []
         try:
             while True:
                 try:
@@ -288,7 +288,7 @@ class RemoteMethods:
             raise InvalidArgumentError(f"Server.{name} requires a callback for streaming or a non dict prompt.")
         if callback is not None and not callable(callback):
             raise InvalidTypeError(f"Server.{name}: callback must be callable, not {type(callback).__name__}")
-        status, body = self._call("POST", path, request, callback)
+        _status, body = self._call("POST", path, request, callback)
         if callback is None:
             return body
         if body:  # an unstreamed answer, or an error before the stream began
@@ -296,7 +296,7 @@ class RemoteMethods:
         return None
 
     def _call(self, method: str, path: str, request: Body | None, callback: Callback | None,
-              keep_form: bool = True, raise_refused: bool = True):
+              keep_form: bool = True, raise_refused: bool = True) -> Tuple[int, Any]:
         try:
             return self._call_child(method, path, request, callback, keep_form, raise_refused)
         except ServerError:
@@ -305,7 +305,7 @@ class RemoteMethods:
             raise
 
     def _call_child(self, method: str, path: str, request: Body | None, callback: Callback | None,
-                    keep_form: bool, raise_refused: bool):
+                    keep_form: bool, raise_refused: bool) -> Tuple[int, Any]:
         self._check_open()
         if not isinstance(method, str) or not isinstance(path, str):
             raise InvalidTypeError("method and path are str")
@@ -348,7 +348,8 @@ class AsyncRemote:
 
     @property
     def listening_address(self) -> str:
-        return getattr(self.server, "listening_address", "")
+        address: str = getattr(self.server, "listening_address", "")
+        return address
 
     def close(self) -> None:
         self.server.close()  # type: ignore[attr-defined]
@@ -365,10 +366,10 @@ class AsyncRemote:
     def __getattr__(self, name: str) -> Any:  # load, unload, models of a Router
         return getattr(self.server, name)
 
-    async def _run(self, fn: Callable, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    async def handle(self, method: str, path: str, body: Optional[Body] = None, callback: Optional[Callable] = None) -> Any:
+    async def handle(self, method: str, path: str, body: Optional[Body] = None, callback: Optional[Callable[[Any], Any]] = None) -> Any:
         if callback is None:
             return await self._run(self.server.handle, method, path, body)
         async for event in self.stream(method, path, body):
@@ -376,10 +377,10 @@ class AsyncRemote:
                 break
         return None
 
-    async def handle_completions(self, request: Request, callback: Optional[Callable] = None) -> Any:
+    async def handle_completions(self, request: Request, callback: Optional[Callable[[Any], Any]] = None) -> Any:
         return await self._infer("completions", request, callback)
 
-    async def handle_chat_completions(self, request: Request, callback: Optional[Callable] = None) -> Any:
+    async def handle_chat_completions(self, request: Request, callback: Optional[Callable[[Any], Any]] = None) -> Any:
         return await self._infer("chat_completions", request, callback)
 
     async def handle_embeddings(self, request: Request) -> Any:
@@ -389,9 +390,10 @@ class AsyncRemote:
         return await self._run(self.server.handle_rerank, request)
 
     async def handle_metrics(self) -> str:
-        return await self._run(self.server.handle_metrics)
+        metrics: str = await self._run(self.server.handle_metrics)
+        return metrics
 
-    async def _infer(self, kind: str, request: Request, callback: Optional[Callable]) -> Any:
+    async def _infer(self, kind: str, request: Request, callback: Optional[Callable[[Any], Any]]) -> Any:
         if callback is None:
             return await self._run(getattr(self.server, "handle_" + kind), request)
         if callback is not None and not callable(callback):
@@ -404,23 +406,23 @@ class AsyncRemote:
                 break
         return None
 
-    def stream(self, method: str, path: str, body: Optional[Body] = None, *, max_pending: int = MAX_PENDING):
+    def stream(self, method: str, path: str, body: Optional[Body] = None, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
         return self._stream(self.server.stream, method, path, body)
 
-    def stream_completions(self, request: Request, *, max_pending: int = MAX_PENDING):
+    def stream_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
         return self._stream(self.server.stream_completions, request)
 
-    def stream_chat_completions(self, request: Request, *, max_pending: int = MAX_PENDING):
+    def stream_chat_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
         return self._stream(self.server.stream_chat_completions, request)
 
-    async def _stream(self, open_stream: Callable, *args: Any):
+    async def _stream(self, open_stream: Callable[..., RemoteStream], *args: Any) -> AsyncGenerator[Any, None]:
         """The sync stream read on a worker thread, its events handed to the loop; leaving stops it."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        stream = await self._run(open_stream, *args)
+        queue: asyncio.Queue[Tuple[bool, Any]] = asyncio.Queue()
+        stream: RemoteStream = await self._run(open_stream, *args)
         done = object()
 
-        def hand(item: tuple) -> None:
+        def hand(item: Tuple[bool, Any]) -> None:
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:  # the loop is closed: no reader is left

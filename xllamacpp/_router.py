@@ -21,7 +21,7 @@ import sys
 import weakref
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Union, cast
 from urllib.parse import parse_qs
 
 from . import _json, _preset
@@ -36,12 +36,12 @@ MAKE_ROOM_WAIT = 600.0  # how long a request waits for a models_max slot held by
 _DRAFT_PREFIXES = ("mtp-", "dspark-", "dflash-")  # llama.cpp's draft sidecar files (common/preset.cpp)
 
 
-def scan_models_dir(models_dir: str) -> Dict[str, dict]:
+def scan_models_dir(models_dir: str) -> Dict[str, Dict[str, str]]:
     """name -> {path, mmproj, draft} as llama-server finds them: ``NAME.gguf`` files, and subdirectories
     holding one model (its first shard), an ``mmproj`` file and a draft sidecar."""
     if not os.path.isdir(models_dir):
         raise InvalidArgumentError(f"--models-dir: '{models_dir}' does not exist or is not a directory")
-    found: Dict[str, dict] = {}
+    found: Dict[str, Dict[str, str]] = {}
     for entry in sorted(os.scandir(models_dir), key=lambda e: e.name):
         if entry.is_dir():
             model = first_shard = mmproj = draft = ""
@@ -112,7 +112,7 @@ class Router(RemoteMethods):
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._closed = False
-        self._subscribers: List[queue.Queue] = []
+        self._subscribers: List[queue.Queue[Optional[Dict[str, Any]]]] = []
         self._entries: Dict[str, _Entry] = {}
         self._add_models(models or {}, models_dir, models_preset)
         _LIVE.add(self)
@@ -123,8 +123,8 @@ class Router(RemoteMethods):
 
     # --- the model list ------------------------------------------------------------
 
-    def _add_models(self, models: Mapping, models_dir: Optional[str], models_preset: Optional[str]) -> None:
-        specs: Dict[str, dict] = {}
+    def _add_models(self, models: Mapping[str, Union["CommonParams", str]], models_dir: Optional[str], models_preset: Optional[str]) -> None:
+        specs: Dict[str, Dict[str, Any]] = {}
         if models_dir:
             for name, found in scan_models_dir(models_dir).items():
                 specs[name] = {"source": "models_dir", **found}
@@ -144,11 +144,11 @@ class Router(RemoteMethods):
         for name, spec in specs.items():
             self._entries[name] = self._entry(name, spec, global_section)
 
-    def _entry(self, name: str, spec: dict, global_section: Optional[_preset.Section]) -> _Entry:
+    def _entry(self, name: str, spec: Dict[str, Any], global_section: Optional[_preset.Section]) -> _Entry:
         from ._params import CommonParams
 
         limit, window = self._crash
-        params_json = None
+        params_json: Optional[Dict[str, Any]] = None
         python_path = python_rpc = ""
         head: List[str] = []
         if spec["source"] == "python":
@@ -171,8 +171,8 @@ class Router(RemoteMethods):
                 head += ["--mmproj", spec["mmproj"]]
             if spec["draft"]:
                 head += ["--model-draft", spec["draft"]]
-        options: list = []
-        section = spec.get("section")
+        options: List[_preset.Option] = []
+        section: Optional[_preset.Section] = spec.get("section")
         if global_section is not None:
             options += list(global_section.options.values())
         if section is not None:
@@ -206,10 +206,10 @@ class Router(RemoteMethods):
     def names(self) -> List[str]:
         return list(self._entries)
 
-    def models(self) -> List[dict]:
+    def models(self) -> List[Dict[str, Any]]:
         """Every model, as GET /models lists them: id, path, status {value, failed, exit_code, ...}, source."""
         created = int(time.time())
-        out = []
+        out: List[Dict[str, Any]] = []
         for name, entry in self._entries.items():
             status = entry.model.status_json()
             if entry.preset_ini:
@@ -313,10 +313,10 @@ class Router(RemoteMethods):
         autoload = self.autoload if not autoload_param else autoload_param in ("true", "1")
         if method == "POST":
             try:
-                request = _json.loads(body) if body else {}
+                request: Any = _json.loads(body) if body else {}
             except ValueError as e:
                 raise Refused(400, f"the request body is not JSON: {e}") from None
-            name = request.get("model", "") if isinstance(request, dict) else ""
+            name: Any = cast(Dict[str, Any], request).get("model", "") if isinstance(request, dict) else ""
         else:
             name = params.get("model", [""])[0]
         return self.route_named(name, method, path, body, query, autoload)
@@ -367,22 +367,22 @@ class Router(RemoteMethods):
 
     # --- events for GET /models/sse -------------------------------------------------------
 
-    def subscribe(self) -> "queue.Queue":
-        q: queue.Queue = queue.Queue()
+    def subscribe(self) -> "queue.Queue[Optional[Dict[str, Any]]]":
+        q: queue.Queue[Optional[Dict[str, Any]]] = queue.Queue()
         with self._lock:
             self._subscribers.append(q)
         return q
 
-    def unsubscribe(self, q: "queue.Queue") -> None:
+    def unsubscribe(self, q: "queue.Queue[Optional[Dict[str, Any]]]") -> None:
         with self._lock:
             if q in self._subscribers:
                 self._subscribers.remove(q)
 
     def _changed(self, model: SupervisedModel) -> None:
-        data: dict = {"status": model.status}
+        data: Dict[str, Any] = {"status": model.status}
         if model.status == "unloaded":
             data["exit_code"] = model.exit_code
-        event = {"model": model.name, "event": "status_change", "data": data}
+        event: Dict[str, Any] = {"model": model.name, "event": "status_change", "data": data}
         with self._lock:
             subscribers = list(self._subscribers)
             self._room.notify_all()

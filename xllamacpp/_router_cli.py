@@ -14,9 +14,12 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from ._supervised import CRASH_LIMIT, CRASH_WINDOW, STOP_TIMEOUT
+
+if TYPE_CHECKING:
+    from ._params import CommonParams
 
 OWN_FLAGS = {"--models-crash-limit": int, "--models-crash-window": float, "--models-stop-timeout": float}
 PROG = "xllamacpp"
@@ -58,7 +61,7 @@ def child_args(args: List[str]) -> List[str]:
     from ._params import _SCHEMA
     from ._preset import RESERVED_ENV
 
-    by_flag = {}
+    by_flag: Dict[str, Dict[str, Any]] = {}
     for opt in _SCHEMA["options"]:
         for flag in opt["args"] + opt["args_neg"]:
             by_flag[flag] = opt
@@ -79,14 +82,18 @@ def child_args(args: List[str]) -> List[str]:
     return out
 
 
-def serve_router(params: Any, args: List[str], own: Dict[str, Any]) -> int:
+def serve_router(params: "CommonParams", args: List[str], own: Dict[str, Any]) -> int:
     from ._errors import XlcError
     from ._router import Router
     from ._router_http import RouterHTTPServer
 
     stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     try:
         router = Router(models_dir=params.models_dir or None, models_preset=params.models_preset or None,
                         models_max=params.models_max, autoload=params.models_autoload, args=child_args(args),

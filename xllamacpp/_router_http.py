@@ -15,13 +15,17 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, cast
 from urllib.parse import parse_qs, urlsplit
 
 from . import _json
 from ._errors import RequestError, XlcError
 from ._remote import Refused, error_body, whole
 from ._router import Router
+
+if TYPE_CHECKING:
+    from ._remote import Exchange
+    from ._router import _Entry
 
 logger = logging.getLogger("xllamacpp.router")
 
@@ -32,17 +36,17 @@ ROUTER_ROUTES = {
     ("DELETE", "/models"),
 }
 PUBLIC = {"/health", "/v1/health"}  # answered without an API key, as llama-server's
-_BUILD_INFO: Optional[str] = None
+_build_info_cache: Optional[str] = None
 
 
 def _build_info() -> str:
-    global _BUILD_INFO
-    if _BUILD_INFO is None:
+    global _build_info_cache
+    if _build_info_cache is None:
         from ._system import get_build_info
 
         info = get_build_info()
-        _BUILD_INFO = f"b{info.get('build_number')}-{info.get('commit')}"
-    return _BUILD_INFO
+        _build_info_cache = f"b{info.get('build_number')}-{info.get('commit')}"
+    return _build_info_cache
 
 
 class RouterHTTPServer(ThreadingHTTPServer):
@@ -58,7 +62,7 @@ class RouterHTTPServer(ThreadingHTTPServer):
     @property
     def address(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"  # host is a str: the server listens on AF_INET(6)
 
     def stop(self) -> None:
         """Stops accepting, ends the event streams, and stops every model's child."""
@@ -70,7 +74,7 @@ class RouterHTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: RouterHTTPServer
+    server: RouterHTTPServer  # pyright: ignore[reportIncompatibleVariableOverride]  # the server this handler is made by
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         logger.debug("%s %s", self.address_string(), format % args)
@@ -141,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         key = auth[7:] if auth.startswith("Bearer ") else self.headers.get("X-Api-Key", "")
         return key in self.server.api_keys
 
-    def _relay(self, exchange) -> None:
+    def _relay(self, exchange: "Exchange") -> None:
         """The child's answer, as it comes; a stream whose child dies ends with an SSE error event."""
         response = exchange.response
         if not exchange.streamed:
@@ -222,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, "File Not Found", "not_found_error")
 
     @staticmethod
-    def _wait_loading(entry) -> None:
+    def _wait_loading(entry: "_Entry") -> None:
         """Until the load has begun, so that GET /models right after shows it loading (llama-server's load() spawns
         before it answers)."""
         import time
@@ -259,10 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _model_of(body: bytes) -> str:
     try:
-        value = _json.loads(body) if body else {}
+        value: Any = _json.loads(body) if body else {}
     except ValueError as e:
         raise Refused(400, f"the request body is not JSON: {e}") from None
-    name = value.get("model", "") if isinstance(value, dict) else ""
+    name: Any = cast(Dict[str, Any], value).get("model", "") if isinstance(value, dict) else ""
     return name if isinstance(name, str) else ""
 
 

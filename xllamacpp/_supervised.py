@@ -14,7 +14,7 @@ import collections
 import http.client
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _json
 from ._child import ModelProcess, describe_exit, shell_exit_code
@@ -30,10 +30,10 @@ STOP_TIMEOUT = 10.0  # llama-server's stop-timeout default
 class SupervisedModel:
     """A model that runs in a child process when needed; thread-safe."""
 
-    def __init__(self, name: str, args: list, *, path: str = "", params_json: Optional[dict] = None,
+    def __init__(self, name: str, args: List[str], *, path: str = "", params_json: Optional[Dict[str, Any]] = None,
                  stop_timeout: float = STOP_TIMEOUT, crash_limit: int = CRASH_LIMIT,
                  crash_window: float = CRASH_WINDOW, on_change: Optional[Callable[["SupervisedModel"], None]] = None,
-                 rpc_servers: str = "", listen: tuple = ("127.0.0.1", 0)):
+                 rpc_servers: str = "", listen: Tuple[str, int] = ("127.0.0.1", 0)):
         self.name = name
         self.args = list(args)
         self.path = path
@@ -52,7 +52,7 @@ class SupervisedModel:
         self.last_error: Optional[XlcError] = None  # the last start's failure
         self.last_used = 0.0
         self.in_flight = 0
-        self._crashes: collections.deque = collections.deque()
+        self._crashes: Deque[float] = collections.deque()
         self._cond = threading.Condition()
 
     # --- what /models shows ------------------------------------------------------
@@ -65,11 +65,11 @@ class SupervisedModel:
     def running(self) -> bool:
         return self.status in (LOADING, LOADED, SLEEPING)
 
-    def status_json(self) -> dict:
+    def status_json(self) -> Dict[str, Any]:
         status = self.status
         if status == LOADED and self._sleeping():
             status = SLEEPING
-        out: dict = {"value": status, "args": self.process.command() if self.process is not None else []}
+        out: Dict[str, Any] = {"value": status, "args": self.process.command() if self.process is not None else []}
         if self.failed:
             out["failed"] = True
             out["exit_code"] = self.exit_code
@@ -136,9 +136,10 @@ class SupervisedModel:
                 self.status = UNLOADED
                 if isinstance(e, XlcError):
                     self.last_error = e
-                if self.process is not None and self.process.returncode not in (None, 0):
-                    self.exit_code = shell_exit_code(self.process.returncode)
-                    self.exit_how = describe_exit(self.process.returncode)
+                returncode = self.process.returncode if self.process is not None else None
+                if returncode is not None and returncode != 0:
+                    self.exit_code = shell_exit_code(returncode)
+                    self.exit_how = describe_exit(returncode)
                 self._cond.notify_all()
             self._changed()
             raise
