@@ -274,7 +274,7 @@ def _open(candidate: Candidate) -> "XlcLib":
             "rebuild the library or reinstall the package"
         )
     if candidate.plugin:
-        loaded = ffi.string(lib.xlc_backend()).decode()
+        loaded = c_text(lib.xlc_backend())
         if loaded != backend:
             raise OSError(f"plugin {candidate.plugin} names a {backend} library, but it holds a {loaded} one")
     return lib

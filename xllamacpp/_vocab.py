@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, cast
 
 from . import _json
 from ._errors import InvalidTypeError
-from ._library import call_out, check, ffi, lib
+from ._library import c_bytes, call_out, check, ffi, lib
 
 
 class Vocab:
     """``Vocab("model.gguf")``: tokenize, pieces and the file's metadata."""
 
-    def __init__(self, model_path: str | os.PathLike):
+    def __init__(self, model_path: str | os.PathLike[str]) -> None:
         if not isinstance(model_path, (str, os.PathLike)):
             raise InvalidTypeError(f"Vocab takes a path, not {type(model_path).__name__}")
         out = ffi.new("xlc_vocab **")
@@ -33,8 +33,9 @@ class Vocab:
         reads special tokens' text as those tokens."""
         if not isinstance(text, (bytes, bytearray)):
             raise InvalidTypeError(f"tokenize takes bytes, not {type(text).__name__}")
-        return _json.loads(call_out(lib.xlc_vocab_tokenize, self._ptr, bytes(text), len(text),
-                                    int(bool(add_special)), int(bool(parse_special))))
+        reply = call_out(lib.xlc_vocab_tokenize, self._ptr, bytes(text), len(text),
+                         int(bool(add_special)), int(bool(parse_special)))
+        return cast(List[int], _json.loads(reply))
 
     def pieces(self, tokens: Sequence[int], special: bool) -> bytes:
         """The tokens' pieces concatenated (llama_token_to_piece, no space stripped)."""
@@ -45,7 +46,7 @@ class Vocab:
         size = ffi.new("size_t *")
         check(lib.xlc_vocab_pieces(self._ptr, ffi.new("int[]", ids), len(ids), int(bool(special)), out, size))
         try:
-            return ffi.unpack(out[0], size[0])
+            return c_bytes(out[0], size[0])
         finally:
             lib.xlc_free(out[0])
 
