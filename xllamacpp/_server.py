@@ -52,7 +52,7 @@ class Server(StreamMethods):
             if wants_child(common_params, isolated):
                 from ._isolated import IsolatedServer
 
-                return super().__new__(IsolatedServer)  # whose __init__ then runs
+                return object.__new__(IsolatedServer)  # whose __init__ then runs (StreamMethods has no __new__)
         return super().__new__(cls)
 
     def __init__(self, common_params: CommonParams, isolated: bool | None = None):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any, Dict, List, Sequence, cast
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, cast
 
 from . import _json
 from ._errors import InvalidTypeError
 from ._library import c_bytes, call_out, check, ffi, lib
+
+if TYPE_CHECKING:
+    from ._library import CData
 
 
 class Vocab:
@@ -24,7 +27,7 @@ class Vocab:
             raise InvalidTypeError(f"Vocab takes a path, not {type(model_path).__name__}")
         out = ffi.new("xlc_vocab **")
         check(lib.xlc_vocab_open(os.fsencode(model_path), out))
-        self._ptr = out[0]
+        self._ptr = cast("CData", out[0])
         self._finalizer = weakref.finalize(self, lib.xlc_vocab_free, self._ptr)
         self.info: Dict[str, Any] = _json.loads(call_out(lib.xlc_vocab_info, self._ptr))
 
@@ -45,10 +48,11 @@ class Vocab:
         out = ffi.new("char **")
         size = ffi.new("size_t *")
         check(lib.xlc_vocab_pieces(self._ptr, ffi.new("int[]", ids), len(ids), int(bool(special)), out, size))
+        text = cast("CData", out[0])
         try:
-            return c_bytes(out[0], size[0])
+            return c_bytes(text, cast(int, size[0]))
         finally:
-            lib.xlc_free(out[0])
+            lib.xlc_free(text)
 
     def close(self) -> None:
         self._finalizer()
