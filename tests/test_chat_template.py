@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 import xllamacpp as xlc
 from conftest import make_params, wait_for_log
 

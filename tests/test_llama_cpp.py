@@ -17,6 +17,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+import xllamacpp as xlc
+from conftest import make_params
+
 ROOT = Path(__file__).resolve().parents[1]
 try:
     # by name: the type checkers of tests/test_stubs.py see the base wheel only, not this package
@@ -25,11 +28,7 @@ except ImportError:  # a PyPy run from the checkout: the compatibility package i
     sys.path.insert(0, str(ROOT / "llama_cpp_compat"))
     llama_cpp = importlib.import_module("llama_cpp")
 
-import xllamacpp as xlc
-
 Llama, LlamaGrammar, LogitsProcessorList = llama_cpp.Llama, llama_cpp.LlamaGrammar, llama_cpp.LogitsProcessorList
-
-from conftest import make_params
 
 SPM_VOCAB = ROOT / "vendor" / "llama.cpp" / "models" / "ggml-vocab-llama-spm.gguf"
 PROMPT = "The capital of France is"

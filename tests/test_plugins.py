@@ -50,10 +50,10 @@ def plugin_wheel(out: Path, library: Path = CPU_LIB, **flags: object) -> Path:
 class Venv:
     """A virtual environment with the base wheel installed."""
 
-    def __init__(self, path: Path, wheel: Path):
+    def __init__(self, path: Path, base_wheel: Path):
         self.path = path
-        self.wheel = wheel
-        self.version = wheel.name.split("-")[1]
+        self.wheel = base_wheel
+        self.version = base_wheel.name.split("-")[1]
         self.python = path / "bin" / "python"
 
     def site(self) -> Path:

@@ -193,7 +193,7 @@ def test_an_rpc_server_killed_mid_request_is_a_503_and_the_host_lives(model_path
     assert "isolated True" in out and "process survived" in out, out
     assert "request raised 503" in out and "signal SIGABRT" in out and "RPC" in out, out
     # before the restart, the probe names the RPC server that is gone
-    assert f"restart refused" in out and f"RPC server 127.0.0.1:{port} is unreachable" in out, out
+    assert "restart refused" in out and f"RPC server 127.0.0.1:{port} is unreachable" in out, out
 
 
 def test_rpc_in_process_stays_possible_by_opt_in(model_path):

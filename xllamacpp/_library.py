@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, cast
 
 from . import _json
 from ._errors import BY_STATUS, XlcError, XlcRuntimeError
@@ -133,7 +133,7 @@ def _plugins(rejected: List[Rejected]) -> Dict[str, List[Candidate]]:
     from importlib import metadata
 
     found: Dict[str, List[Candidate]] = {}
-    seen = set()
+    seen: Set[Tuple[str, str]] = set()
     for dist in metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != PLUGIN_GROUP:
@@ -168,7 +168,7 @@ def _candidates(rejected: List[Rejected]) -> List[Candidate]:
     else:
         backends = BACKENDS
     plugins = _plugins(rejected)
-    out = []
+    out: List[Candidate] = []
     for b in backends:
         dirs = _search_dirs()
         out += [Candidate(b, d / f"libxlc-{b}.so") for d in dirs[:-1]]
@@ -274,7 +274,7 @@ def _open(candidate: Candidate) -> "XlcLib":
             "rebuild the library or reinstall the package"
         )
     if candidate.plugin:
-        loaded = ffi.string(lib.xlc_backend()).decode()
+        loaded = c_text(lib.xlc_backend())
         if loaded != backend:
             raise OSError(f"plugin {candidate.plugin} names a {backend} library, but it holds a {loaded} one")
     return lib

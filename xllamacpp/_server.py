@@ -52,7 +52,7 @@ class Server(StreamMethods):
             if wants_child(common_params, isolated):
                 from ._isolated import IsolatedServer
 
-                return super().__new__(IsolatedServer)  # whose __init__ then runs
+                return object.__new__(IsolatedServer)  # whose __init__ then runs (StreamMethods has no __new__)
         return super().__new__(cls)
 
     def __init__(self, common_params: CommonParams, isolated: bool | None = None):
@@ -72,7 +72,7 @@ class Server(StreamMethods):
         self._closed = False
         self._lock = threading.Lock()
         # frees the C server when this object goes, or at interpreter exit
-        self._finalizer = weakref.finalize(self, _free, self._ptr)
+        self._finalizer: weakref.finalize[..., object] = weakref.finalize(self, _free, self._ptr)
         self._address = call_out(lib.xlc_server_address, self._ptr)
         common_params._resolved(_json.loads(call_out(lib.xlc_server_params, self._ptr)), WRITTEN_BACK)
 

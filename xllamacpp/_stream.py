@@ -139,7 +139,7 @@ class RequestReader:
                 error = _error_in(event)
                 if error is not None:
                     raise RequestError.from_response(error)
-            return event
+            return event  # pyright: ignore[reportUnknownVariableType]  (the JSON's own type; no cast call here: per token)
         # the whole answer of an unstreamed request (or of an error before a stream began)
         status = ffi.new("int *")
         ctype = ffi.new("char **")

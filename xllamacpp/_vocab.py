@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, cast
 
 from . import _json
 from ._errors import InvalidTypeError
-from ._library import call_out, check, ffi, lib
+from ._library import c_bytes, call_out, check, ffi, lib
+
+if TYPE_CHECKING:
+    from ._library import CData
 
 
 class Vocab:
     """``Vocab("model.gguf")``: tokenize, pieces and the file's metadata."""
 
-    def __init__(self, model_path: str | os.PathLike):
+    def __init__(self, model_path: str | os.PathLike[str]) -> None:
         if not isinstance(model_path, (str, os.PathLike)):
             raise InvalidTypeError(f"Vocab takes a path, not {type(model_path).__name__}")
         out = ffi.new("xlc_vocab **")
         check(lib.xlc_vocab_open(os.fsencode(model_path), out))
-        self._ptr = out[0]
+        self._ptr = cast("CData", out[0])
         self._finalizer = weakref.finalize(self, lib.xlc_vocab_free, self._ptr)
         self.info: Dict[str, Any] = _json.loads(call_out(lib.xlc_vocab_info, self._ptr))
 
@@ -33,8 +36,9 @@ class Vocab:
         reads special tokens' text as those tokens."""
         if not isinstance(text, (bytes, bytearray)):
             raise InvalidTypeError(f"tokenize takes bytes, not {type(text).__name__}")
-        return _json.loads(call_out(lib.xlc_vocab_tokenize, self._ptr, bytes(text), len(text),
-                                    int(bool(add_special)), int(bool(parse_special))))
+        reply = call_out(lib.xlc_vocab_tokenize, self._ptr, bytes(text), len(text),
+                         int(bool(add_special)), int(bool(parse_special)))
+        return cast(List[int], _json.loads(reply))
 
     def pieces(self, tokens: Sequence[int], special: bool) -> bytes:
         """The tokens' pieces concatenated (llama_token_to_piece, no space stripped)."""
@@ -44,10 +48,11 @@ class Vocab:
         out = ffi.new("char **")
         size = ffi.new("size_t *")
         check(lib.xlc_vocab_pieces(self._ptr, ffi.new("int[]", ids), len(ids), int(bool(special)), out, size))
+        text = cast("CData", out[0])
         try:
-            return ffi.unpack(out[0], size[0])
+            return c_bytes(text, cast(int, size[0]))
         finally:
-            lib.xlc_free(out[0])
+            lib.xlc_free(text)
 
     def close(self) -> None:
         self._finalizer()

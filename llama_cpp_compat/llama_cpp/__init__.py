@@ -13,10 +13,11 @@ from __future__ import annotations
 from ._shadow import warn_if_shadowing
 from .llama_cpp import *  # noqa: F401,F403 - llama.cpp's enum constants, and the C functions' stand-ins
 from .llama import *  # noqa: F401,F403
-from .llama_grammar import LlamaGrammar
-from .llama_cache import BaseLlamaCache, LlamaCache, LlamaDiskCache, LlamaRAMCache
-from .llama_speculative import LlamaPromptLookupDecoding
-from . import llama_types
+from .llama_grammar import LlamaGrammar as LlamaGrammar
+from .llama_cache import BaseLlamaCache as BaseLlamaCache, LlamaCache as LlamaCache
+from .llama_cache import LlamaDiskCache as LlamaDiskCache, LlamaRAMCache as LlamaRAMCache
+from .llama_speculative import LlamaPromptLookupDecoding as LlamaPromptLookupDecoding
+from . import llama_types as llama_types
 
 # the llama-cpp-python release whose API this follows (frameworks compare against it)
 __version__ = "0.3.36"

@@ -4,7 +4,6 @@ Every difference allowed here is a choice, listed in docs/compatibility.md ("The
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
