@@ -67,8 +67,8 @@ class IsolatedServer(RemoteMethods, Server):  # type: ignore[misc]  # pyright: i
                                       rpc_servers=common_params.rpc_servers or "",
                                       listen=(host, port if port > 0 else 0))
         self._model.ensure(explicit=True)
-        # Server types _finalizer as its pointer-freeing one; this one stops the child
-        self._finalizer = weakref.finalize(self, self._model.unload)  # type: ignore[call-arg, arg-type]
+        # here the finalizer stops the child, where Server's frees the C server
+        self._finalizer = weakref.finalize(self, self._model.unload)
 
     @property
     def listening_address(self) -> str:
