@@ -34,6 +34,7 @@ from ._errors import (
     BadRequestError as BadRequestError,
     ServerError as ServerError,
 )
+from ._isolated import IsolatedServer as IsolatedServer
 from ._library import LibraryChoice as LibraryChoice
 from ._log import set_log_level as set_log_level
 from ._params import (
@@ -45,6 +46,7 @@ from ._params import (
     CONSTANTS as CONSTANTS,
     STRUCTS as STRUCTS,
 )
+from ._router import Router as Router
 from ._rpc import RpcServer as RpcServer, RpcSecurityWarning as RpcSecurityWarning
 from ._server import Server as Server
 from ._stream import Stream as Stream, StreamOverflowError as StreamOverflowError
@@ -104,6 +106,8 @@ __all__ = [
     "json_schema_to_grammar",
     "RpcServer",
     "RpcSecurityWarning",
+    "Router",
+    "IsolatedServer",
     "llama_vocab_type",
     "llama_rope_type",
     "llama_token_type",
