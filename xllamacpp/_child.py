@@ -17,6 +17,7 @@ import collections
 import http.client
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,7 +180,11 @@ class ModelProcess:
         assert proc is not None and proc.stdout is not None
         try:
             for raw in proc.stdout:
-                self._line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                try:
+                    self._line(line)
+                except Exception:  # noqa: BLE001 - the reading must go on, or start() waits for ever
+                    self.logger.exception("model '%s': cannot read its output line %r", self.name, line)
         finally:
             proc.wait()
             proc.stdout.close()
@@ -200,8 +205,11 @@ class ModelProcess:
         at = line.find(READY)
         if at >= 0:
             self._line(line[:at])
-            self.address = line[at + len(READY):].strip()
-            self.port = int(self.address.rsplit(":", 1)[1])
+            # the address alone: anything written into the same pipe after it is not part of it
+            found = re.match(r"\s*(\S*?:(\d+))", line[at + len(READY):])
+            if found is None:
+                raise ValueError(f"no address in the ready line {line!r}")
+            self.address, self.port = found.group(1), int(found.group(2))
             self._ready.set()
             return
         at = line.find(ERROR)

@@ -187,11 +187,11 @@ def serve(args: list[str]) -> int:
         server = xlc.Server(params, isolated=False)
     except (ValueError, RuntimeError, OSError) as e:
         if supervised:  # the error, for the supervisor to raise as it is
-            print("\n" + READY_ERROR + json.dumps({"class": type(e).__name__, "message": str(e)}), flush=True)
+            _tell_supervisor(READY_ERROR + json.dumps({"class": type(e).__name__, "message": str(e)}))
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     if supervised:
-        print("\n" + READY + server.listening_address, flush=True)
+        _tell_supervisor(READY + server.listening_address)
         _stop_at_eof(stop)
     elif not stop.is_set():
         where = server.listening_address or "in-process only (no HTTP port)"
@@ -205,6 +205,13 @@ def serve(args: list[str]) -> int:
 
 
 READY = "XLLAMACPP_READY "  # the lines a supervised child prints (_child.py reads them)
+
+
+def _tell_supervisor(line: str) -> None:
+    # one write: llama.cpp writes to the same pipe, and print() unbuffered (PYTHONUNBUFFERED) writes the line
+    # and its end apart, so a log line could land between them and run into the address
+    sys.stdout.write("\n" + line + "\n")
+    sys.stdout.flush()
 READY_ERROR = "XLLAMACPP_ERROR "
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, cast
 
 from ._errors import InvalidArgumentError
 
@@ -63,10 +63,12 @@ class Section:
 
 def _key_table() -> Dict[str, Tuple[Optional[Dict[str, Any]], str, bool]]:
     """preset key -> (option, its identity, negated) from llama.cpp's argument table."""
-    from ._params import _SCHEMA
+    from . import _params
 
+    # the schema is the module's private state, which its generated stub does not declare
+    options = cast("List[Dict[str, Any]]", vars(_params)["_SCHEMA"]["options"])
     table: Dict[str, Tuple[Optional[Dict[str, Any]], str, bool]] = {}
-    for opt in _SCHEMA["options"]:
+    for opt in options:
         ident = opt["env"] or opt["args"][-1]
         for arg in opt["args"]:
             table[arg.lstrip("-")] = (opt, ident, False)
