@@ -10,6 +10,7 @@ raised from the call, the callback's caller or the iterator.
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import inspect
 import socket
@@ -407,13 +408,13 @@ class AsyncRemote:
         return None
 
     def stream(self, method: str, path: str, body: Optional[Body] = None, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
-        return self._stream(self.server.stream, method, path, body)
+        return self._stream(functools.partial(self.server.stream, max_pending=max_pending), method, path, body)
 
     def stream_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
-        return self._stream(self.server.stream_completions, request)
+        return self._stream(functools.partial(self.server.stream_completions, max_pending=max_pending), request)
 
     def stream_chat_completions(self, request: Request, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
-        return self._stream(self.server.stream_chat_completions, request)
+        return self._stream(functools.partial(self.server.stream_chat_completions, max_pending=max_pending), request)
 
     async def _stream(self, open_stream: Callable[..., RemoteStream], *args: Any) -> AsyncGenerator[Any, None]:
         """The sync stream read on a worker thread, its events handed to the loop; leaving stops it."""
