@@ -61,7 +61,9 @@ def test_iterator_equals_callback_for_completions(server):
 
 
 def test_iterator_equals_callback_for_chat(server):
-    req = {"messages": [{"role": "user", "content": "Count to five"}], "max_tokens": 16}
+    # both forms compute the prompt alike: a cached prompt's last tokens come out of another batch shape,
+    # whose sums can tip a near-tie of a greedy answer
+    req = {"messages": [{"role": "user", "content": "Count to five"}], "max_tokens": 16, "cache_prompt": False}
     expected = callback_events(server, "handle_chat_completions", req)
     got = list(server.stream_chat_completions(req))
     assert strip_volatile(got) == strip_volatile(expected)
