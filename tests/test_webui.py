@@ -164,6 +164,21 @@ def _slots_busy(url: str, key: str | None = None) -> list:
     return [s["id"] for s in json.loads(body) if s.get("is_processing")]
 
 
+def _settled_text(t: Page, within: float, quiet: float) -> str | None:
+    """The reply's text once it has stayed the same for `quiet` seconds, or None if it is still
+    changing after `within` seconds."""
+    deadline = time.monotonic() + within
+    text, since = t.reply_text(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = t.reply_text()
+        if now != text:
+            text, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return text
+    return None
+
+
 def test_the_stop_button_stops_the_generation_and_frees_the_slot(browser, model_path):
     s = _server(model_path, n_predict=-1, ui_config_json=json.dumps({"max_tokens": -1}))
     t = Page(browser, s.listening_address).open()
@@ -180,9 +195,13 @@ def test_the_stop_button_stops_the_generation_and_frees_the_slot(browser, model_
         while _slots_busy(s.listening_address) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _slots_busy(s.listening_address) == []
-        stopped = t.reply_text()
-        time.sleep(1.0)
+        # the page may still paint a piece it had received before the stop: let it settle,
+        # then nothing more may arrive (a generation still running would keep it changing)
+        stopped = _settled_text(t, within=15.0, quiet=1.0)
+        assert stopped is not None, "text kept coming after stop"
+        time.sleep(2.0)
         assert t.reply_text() == stopped, "text kept coming after stop"
+        assert _slots_busy(s.listening_address) == []
     finally:
         t.close()
         s.close()
