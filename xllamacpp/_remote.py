@@ -373,9 +373,7 @@ class AsyncRemote:
     async def handle(self, method: str, path: str, body: Optional[Body] = None, callback: Optional[Callable[[Any], Any]] = None) -> Any:
         if callback is None:
             return await self._run(self.server.handle, method, path, body)
-        async for event in self.stream(method, path, body):
-            if await _maybe_await(callback(event)):
-                break
+        await _deliver(self._stream(self.server.stream, method, path, body), callback)
         return None
 
     async def handle_completions(self, request: Request, callback: Optional[Callable[[Any], Any]] = None) -> Any:
@@ -402,9 +400,7 @@ class AsyncRemote:
         if isinstance(request, dict) and not request.get("stream"):
             await _maybe_await(callback(await self._run(getattr(self.server, "handle_" + kind), request)))
             return None
-        async for event in self._stream(getattr(self.server, "stream_" + kind), request):
-            if await _maybe_await(callback(event)):
-                break
+        await _deliver(self._stream(getattr(self.server, "stream_" + kind), request), callback)
         return None
 
     def stream(self, method: str, path: str, body: Optional[Body] = None, *, max_pending: int = MAX_PENDING) -> AsyncIterator[Any]:
@@ -452,6 +448,18 @@ class AsyncRemote:
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
+
+
+async def _deliver(events: AsyncGenerator[Any, None], callback: Callable[[Any], Any]) -> None:
+    """Each event to the callback until it returns true or raises. The stream is closed here and now:
+    an async generator left by a raise is only finalized when the loop gets to it, and until then
+    the child goes on generating for no one."""
+    try:
+        async for event in events:
+            if await _maybe_await(callback(event)):
+                break
+    finally:
+        await events.aclose()
 
 
 __all__ = ["AsyncRemote", "Exchange", "Refused", "RemoteMethods", "RemoteStream", "error_body", "unavailable",
