@@ -211,7 +211,8 @@ test-wheel: wheel download
 ZIG_VENV          ?= $(HOME)/.cache/xllamacpp/zig-venv
 ZIGLANG           ?= ziglang==0.17.0
 BASE_BUILD        ?= build/cpu-portable-zig
-BASE_LIB          := $(BASE_BUILD)/libxlc-cpu.so
+# the linked library carries Zig's libc++ with its debug information (213 MB): the wheel takes it stripped (33 MB)
+BASE_LIB          := $(BASE_BUILD)/stripped/libxlc-cpu.so
 # ggml's CPU variants inside the base library (empty: ggml's whole list, as XLC_PORTABLE builds)
 BASE_CPU_VARIANTS ?=
 ZIG_ENV           := XLC_ZIG_PYTHON=$(ZIG_VENV)/bin/python
@@ -232,6 +233,8 @@ $(ZIG_VENV)/.stamp:
 lib-manylinux: vendor $(ZIG_VENV)/.stamp
 	@if [ ! -f $(BASE_BUILD)/build.ninja ]; then $(ZIG_ENV) cmake -S cshim -B $(BASE_BUILD) $(BASE_CMAKE_FLAGS); fi
 	$(ZIG_ENV) cmake --build $(BASE_BUILD) -j $(JOBS) --target xlc
+	@mkdir -p $(dir $(BASE_LIB))
+	strip --strip-debug -o $(BASE_LIB).new $(BASE_BUILD)/libxlc-cpu.so && mv -f $(BASE_LIB).new $(BASE_LIB)
 
 # dist/xllamacpp_<plugin>-*.whl: the portable GPU library (GCC's: manylinux_2_35) alone, in build/<backend>-plugin.
 # Without OpenMP, so that auditwheel grafts no libgomp: grafting rewrites the RPATH, and would drop the
