@@ -13,7 +13,9 @@ Server builds an isolated one. Left out, with the reason:
 - an in-process check in a subprocess of its own (test_interpreter_exit_with_a_live_server);
 - back-pressure: a child's stream is paced by TCP, there is no queue of max_pending events
   (test_a_reader_that_stops_reading_gets_its_generation_stopped);
-- for a Router's model: the type check of Server's constructor, and its finalizer (the router owns the child).
+- for a Router's model: the type check of Server's constructor, and its finalizer (the router owns the child);
+  its own address (a routed model has none: it is reached through the router), and the check that an
+  isolated server is one (test_an_isolated_server_is_a_server_in_a_child, run once, on the isolated kind).
 """
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ from test_stream import (test_a_collected_iterator_stops_the_generation,  # noqa
 IN_PROCESS = xlc.Server
 # cases that do not apply to a Router's model (see the docstring)
 NOT_ROUTED = {"test_no_model_or_unknown_parameter_raise_value_error", "test_garbage_collection_frees_the_server",
-              "test_a_server_collected_with_a_stream_left_running"}
+              "test_a_server_collected_with_a_stream_left_running", "test_two_servers_in_one_process",
+              "test_an_isolated_server_is_a_server_in_a_child"}
 
 
 class RoutedServer(RoutedModel):
@@ -76,27 +79,28 @@ def isolated(params, *args, **kwargs):
 FACTORIES = {"isolated": isolated, "routed": RoutedServer}
 
 
+# not `kind`: test_server's cases take a parameter of that name
 @pytest.fixture(scope="module", params=sorted(FACTORIES))
-def kind(request):
+def server_kind(request):
     return request.param
 
 
 @pytest.fixture(autouse=True)
-def _server_is_the_kind(kind, monkeypatch, request):
-    if kind == "routed" and request.node.originalname in NOT_ROUTED:
+def _server_is_the_kind(server_kind, monkeypatch, request):
+    if server_kind == "routed" and request.node.originalname in NOT_ROUTED:
         pytest.skip("does not apply to a Router's model (see the module's docstring)")
-    monkeypatch.setattr(xlc, "Server", FACTORIES[kind])
+    monkeypatch.setattr(xlc, "Server", FACTORIES[server_kind])
 
 
 @pytest.fixture(scope="module")
-def server(model_path, kind):
-    with FACTORIES[kind](make_params(model_path, n_parallel=2, endpoint_metrics=True)) as s:
+def server(model_path, server_kind):
+    with FACTORIES[server_kind](make_params(model_path, n_parallel=2, endpoint_metrics=True)) as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def one_slot(model_path, kind):
-    with FACTORIES[kind](make_params(model_path, n_parallel=1)) as s:
+def one_slot(model_path, server_kind):
+    with FACTORIES[server_kind](make_params(model_path, n_parallel=1)) as s:
         s.handle_completions({"prompt": "warm up", "max_tokens": 2})
         yield s
 
@@ -111,7 +115,7 @@ def test_an_isolated_server_is_a_server_in_a_child(model_path):
 
     s = IN_PROCESS(make_params(model_path), isolated=True)
     try:
-        assert isinstance(s, xlc.Server) and isinstance(s, xlc.IsolatedServer)
+        assert isinstance(s, IN_PROCESS) and isinstance(s, xlc.IsolatedServer)
         assert s.pid and s.pid != os.getpid()
         assert s.status()["value"] == "loaded"
     finally:

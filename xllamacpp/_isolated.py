@@ -48,7 +48,9 @@ class IsolatedServer(RemoteMethods, Server):  # type: ignore[misc]  # pyright: i
         if not isinstance(common_params, CommonParams):
             raise InvalidTypeError(f"Server takes a CommonParams, not {type(common_params).__name__}")
         if not common_params.model.path:
-            raise InvalidArgumentError("no model: set params.model.path")
+            # Server's words (xlc_server.cpp), which upstream's own follow
+            raise InvalidArgumentError("params.model.path is required: a Server loads one model (llama-server's "
+                                       "router feature, which starts with none, is not part of Server)")
         self._closed = False
         self._lock = threading.Lock()
         values = dict(common_params._json())

@@ -58,11 +58,15 @@ class Exchange:
         self.child = child
         self._release = release
         self._conn: Optional[http.client.HTTPConnection] = None
+        # the socket itself: an answer with `Connection: close` (a stream's) takes it over from the
+        # connection, whose .sock is then None, and cancel() must still reach it
+        self._sock: Optional[socket.socket] = None
         try:
             self._conn = child.connect()
             all_headers = {"Content-Type": "application/json"} if body else {}
             all_headers.update(headers or {})
             self._conn.request(method, path, body=body or None, headers=all_headers)
+            self._sock = self._conn.sock
             self.response = self._conn.getresponse()
         except (OSError, http.client.HTTPException) as e:
             self.close()
@@ -116,10 +120,10 @@ class Exchange:
     def cancel(self) -> None:
         """Ends the exchange from any thread: the child sees the connection close and stops the generation."""
         self._cancelled_flag = True
-        conn = self._conn
-        if conn is not None and conn.sock is not None:
+        sock = self._sock
+        if sock is not None:
             try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -127,6 +131,10 @@ class Exchange:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+            response = getattr(self, "response", None)
+            if response is not None:
+                response.close()
+        self._sock = None
         release, self._release = self._release, None
         if release is not None:
             release()
